@@ -1,0 +1,324 @@
+"""Typed configuration read from the official IndexTTS2 `config.yaml` (and BigVGAN's `config.json`).
+
+One frozen dataclass per network. Every field a module reads is required; keys of the official
+file that inference never reads (training leftovers, switches the v2 code hard-wires) are listed
+per section in `IGNORED` so that any *other* unknown key is an error naming it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+
+
+class ConfigError(ValueError):
+    """A config file is malformed or incomplete; the message names the key."""
+
+
+@dataclass(frozen=True)
+class ConditionModuleConfig:
+    """Conformer encoder + perceiver resampler of one GPT conditioning branch."""
+
+    output_size: int  # conformer width d
+    linear_units: int  # conformer FFN width
+    attention_heads: int
+    num_blocks: int
+    input_layer: str  # only "conv2d2" (time / 2) is used by v2
+    perceiver_mult: int  # perceiver FF width = int(dim * mult * 2 / 3)
+
+    def __post_init__(self):
+        if self.input_layer != "conv2d2":
+            raise ConfigError(f"input_layer: only 'conv2d2' is supported, got {self.input_layer!r}")
+
+
+@dataclass(frozen=True)
+class GPTConfig:
+    """T2S GPT ("UnifiedVoice" v2)."""
+
+    model_dim: int
+    max_mel_tokens: int  # mel position table = max_mel_tokens + 3 rows
+    max_text_tokens: int  # text position table = max_text_tokens + 2 rows
+    heads: int
+    layers: int
+    number_text_tokens: int  # text embedding = number_text_tokens + 1 rows
+    number_mel_codes: int
+    start_mel_token: int
+    stop_mel_token: int
+    start_text_token: int
+    stop_text_token: int
+    condition_module: ConditionModuleConfig
+    emo_condition_module: ConditionModuleConfig
+
+
+@dataclass(frozen=True)
+class SemanticCodecConfig:
+    """MaskGCT semantic codec (RepCodec encoder + one factorised VQ)."""
+
+    codebook_size: int
+    hidden_size: int
+    codebook_dim: int
+    vocos_dim: int
+    vocos_intermediate_dim: int
+    vocos_num_layers: int
+
+
+@dataclass(frozen=True)
+class MelConfig:
+    """22.05 kHz log-mel of S2M (= BigVGAN's training features)."""
+
+    sr: int
+    n_fft: int
+    win_length: int
+    hop_length: int
+    n_mels: int
+    fmin: float
+    fmax: float | None  # official file says "None" (a string), meaning sr / 2
+
+
+@dataclass(frozen=True)
+class LengthRegulatorConfig:
+    channels: int
+    in_channels: int
+    content_codebook_size: int  # size of the (unused at inference) discrete embedding
+
+
+@dataclass(frozen=True)
+class DiTConfig:
+    hidden_dim: int
+    num_heads: int
+    depth: int
+    in_channels: int  # mel bins
+    content_dim: int
+    style_condition: bool
+    final_layer_type: str
+    long_skip_connection: bool
+    uvit_skip_connection: bool
+
+
+@dataclass(frozen=True)
+class WaveNetConfig:
+    hidden_dim: int
+    num_layers: int
+    kernel_size: int
+    dilation_rate: int
+
+
+@dataclass(frozen=True)
+class S2MelConfig:
+    mel: MelConfig
+    style_dim: int
+    length_regulator: LengthRegulatorConfig
+    dit: DiTConfig
+    wavenet: WaveNetConfig
+
+
+@dataclass(frozen=True)
+class IndexTTS2Config:
+    """The whole official `config.yaml`: networks, file names, emotion block sizes."""
+
+    gpt: GPTConfig
+    semantic_codec: SemanticCodecConfig
+    s2mel: S2MelConfig
+    bpe_model: str
+    gpt_checkpoint: str
+    w2v_stat: str
+    s2mel_checkpoint: str
+    emo_matrix: str
+    spk_matrix: str
+    emo_num: tuple[int, ...]  # rows per emotion in feat1/feat2, official emotion order
+    qwen_emo_path: str
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> "IndexTTS2Config":
+        import yaml
+
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"config file not found: {path}")
+        try:
+            raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except yaml.YAMLError as e:
+            raise ConfigError(f"{path}: not valid YAML ({e})") from e
+        return cls.from_dict(raw, source=str(path))
+
+    @classmethod
+    def from_dict(cls, raw: dict, source: str = "config") -> "IndexTTS2Config":
+        raw = _section(raw, source)
+        s2 = _section(raw.get("s2mel"), f"{source}: s2mel")
+        pre = _section(s2.get("preprocess_params"), f"{source}: s2mel.preprocess_params")
+        spect = dict(_section(pre.get("spect_params"), f"{source}: s2mel.preprocess_params.spect_params"))
+        spect["sr"] = pre.get("sr")
+        if spect.get("fmax") in ("None", None):
+            spect["fmax"] = None
+        s2mel = S2MelConfig(
+            mel=_build(MelConfig, spect, "s2mel.preprocess_params.spect_params", source),
+            style_dim=_get(_section(s2.get("style_encoder"), f"{source}: s2mel.style_encoder"), "dim", int,
+                           "s2mel.style_encoder", source),
+            length_regulator=_build(LengthRegulatorConfig, s2.get("length_regulator"),
+                                    "s2mel.length_regulator", source),
+            dit=_build(DiTConfig, s2.get("DiT"), "s2mel.DiT", source),
+            wavenet=_build(WaveNetConfig, s2.get("wavenet"), "s2mel.wavenet", source),
+        )
+        _reject_unknown(s2, {"preprocess_params", "style_encoder", "length_regulator", "DiT", "wavenet"},
+                        "s2mel", source)
+        top = {k: v for k, v in raw.items() if k not in ("s2mel",)}
+        top["s2mel"] = s2mel
+        top["emo_num"] = tuple(_get(raw, "emo_num", list, "", source))
+        dataset = _section(raw.get("dataset"), f"{source}: dataset")
+        top["bpe_model"] = _get(dataset, "bpe_model", str, "dataset", source)
+        cfg = _build(cls, top, "", source)
+        if len(cfg.emo_num) != 8 or any(n <= 0 for n in cfg.emo_num):
+            raise ConfigError(f"{source}: emo_num must list 8 positive block sizes, got {list(cfg.emo_num)}")
+        return cfg
+
+
+@dataclass(frozen=True)
+class BigVGANConfig:
+    """Generator part of NVIDIA BigVGAN v2 `config.json`."""
+
+    num_mels: int
+    upsample_rates: tuple[int, ...]
+    upsample_kernel_sizes: tuple[int, ...]
+    upsample_initial_channel: int
+    resblock: str
+    resblock_kernel_sizes: tuple[int, ...]
+    resblock_dilation_sizes: tuple[tuple[int, ...], ...]
+    activation: str
+    snake_logscale: bool
+    use_tanh_at_final: bool = True  # BigVGAN default when absent
+    use_bias_at_final: bool = True
+    sampling_rate: int = 22050
+    hop_size: int = 256
+
+    @classmethod
+    def from_json(cls, path: str | Path) -> "BigVGANConfig":
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"BigVGAN config not found: {path}")
+        try:
+            raw = json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as e:
+            raise ConfigError(f"{path}: not valid JSON ({e})") from e
+        raw = _section(raw, str(path))
+        known = {f.name for f in dataclasses.fields(cls)}
+        # config.json mixes training fields in; only generator fields are read
+        cfg = _build(cls, {k: v for k, v in raw.items() if k in known}, "", str(path))
+        if cfg.resblock != "1" or cfg.activation not in ("snake", "snakebeta"):
+            raise ConfigError(f"{path}: unsupported BigVGAN variant resblock={cfg.resblock!r} "
+                              f"activation={cfg.activation!r}")
+        if len(cfg.upsample_rates) != len(cfg.upsample_kernel_sizes):
+            raise ConfigError(f"{path}: upsample_rates and upsample_kernel_sizes differ in length")
+        return cfg
+
+    @property
+    def total_upsample(self) -> int:
+        out = 1
+        for r in self.upsample_rates:
+            out *= r
+        return out
+
+
+# Keys of the official config.yaml that v2 inference does not read (training leftovers, fixed switches).
+IGNORED = {
+    "": {"dataset", "vocoder", "version"},  # dataset.bpe_model is read, the rest is training
+    "gpt": {"use_mel_codes_as_input", "mel_length_compression", "train_solo_embeddings", "condition_type"},
+    "s2mel": {"dit_type", "reg_loss_type"},
+    "s2mel.length_regulator": {"is_discrete", "sampling_ratios", "vector_quantize", "n_codebooks",
+                               "quantizer_dropout", "f0_condition", "n_f0_bins"},
+    "s2mel.DiT": {"class_dropout_prob", "block_size", "target", "content_codebook_size", "content_type",
+                  "f0_condition", "n_f0_bins", "content_codebooks", "is_causal", "zero_prompt_speech_token",
+                  "time_as_token", "style_as_token", "add_resblock_in_transformer"},
+    "s2mel.wavenet": {"p_dropout", "style_condition"},
+}
+# Values v2 hard-wires: a config that says otherwise describes a model this code does not implement.
+REQUIRED_VALUES = {
+    "gpt": {"condition_type": "conformer_perceiver", "use_mel_codes_as_input": True},
+    "s2mel": {"dit_type": "DiT"},
+    "s2mel.DiT": {"is_causal": False, "zero_prompt_speech_token": False, "time_as_token": False,
+                  "style_as_token": False, "f0_condition": False},
+    "s2mel.length_regulator": {"is_discrete": False, "f0_condition": False},
+}
+
+
+def _section(value, where: str) -> dict:
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where}: expected a mapping, got {type(value).__name__}")
+    return value
+
+
+def _get(d: dict, key: str, typ, section: str, source: str):
+    name = f"{section}.{key}" if section else key
+    if key not in d:
+        raise ConfigError(f"{source}: missing key '{name}'")
+    return _coerce(d[key], typ, name, source)
+
+
+def _coerce(value, typ, name: str, source: str):
+    origin = typing.get_origin(typ)
+    if origin is typing.Union or str(origin) == "<class 'types.UnionType'>":
+        args = typing.get_args(typ)
+        if value is None and type(None) in args:
+            return None
+        typ = next(a for a in args if a is not type(None))
+        origin = typing.get_origin(typ)
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{source}: '{name}' must be a list, got {value!r}")
+        inner = typing.get_args(typ)[0]
+        return tuple(_coerce(v, inner, f"{name}[{i}]", source) for i, v in enumerate(value))
+    if typ is list:
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{source}: '{name}' must be a list, got {value!r}")
+        return list(value)
+    if dataclasses.is_dataclass(typ):
+        return _build(typ, value, name, source)
+    if typ is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{source}: '{name}' must be true/false, got {value!r}")
+        return value
+    if typ is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{source}: '{name}' must be an integer, got {value!r}")
+        return value
+    if typ is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{source}: '{name}' must be a number, got {value!r}")
+        return float(value)
+    if typ is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{source}: '{name}' must be a string, got {value!r}")
+        return value.strip()  # official files carry trailing spaces on some names
+    return value
+
+
+def _reject_unknown(d: dict, known: set, section: str, source: str) -> None:
+    for key, want in REQUIRED_VALUES.get(section, {}).items():
+        if key in d and d[key] != want:
+            name = f"{section}.{key}" if section else key
+            raise ConfigError(f"{source}: '{name}' = {d[key]!r} is not supported (IndexTTS2 v2 uses {want!r})")
+    unknown = set(d) - known - IGNORED.get(section, set())
+    if unknown:
+        names = ", ".join(sorted(f"{section}.{k}" if section else k for k in unknown))
+        raise ConfigError(f"{source}: unknown key(s) {names}")
+
+
+def _build(cls, d, section: str, source: str):
+    d = _section(d, f"{source}: {section or 'top level'}")
+    hints = typing.get_type_hints(cls)
+    kwargs = {}
+    for f in dataclasses.fields(cls):
+        if f.name not in d and f.default is not dataclasses.MISSING:
+            continue
+        value = d.get(f.name)
+        if dataclasses.is_dataclass(value):  # already built (s2mel)
+            kwargs[f.name] = value
+            continue
+        kwargs[f.name] = _get(d, f.name, hints[f.name], section, source)
+    _reject_unknown(d, {f.name for f in dataclasses.fields(cls)}, section, source)
+    try:
+        return cls(**kwargs)
+    except ConfigError as e:
+        raise ConfigError(f"{source}: {section}.{e}" if section else f"{source}: {e}") from None
