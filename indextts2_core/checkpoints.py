@@ -53,12 +53,17 @@ def read_checkpoint(path: str | Path) -> dict:
         raise FileNotFoundError(f"checkpoint not found: {path}")
     if path.suffix == ".safetensors":
         from safetensors import SafetensorError
+        from safetensors import safe_open
         from safetensors.torch import load_file
 
         try:
-            return load_file(str(path))
+            flat = load_file(str(path))
+            with safe_open(str(path), "pt") as f:
+                meta = f.metadata() or {}
         except (SafetensorError, OSError, ValueError) as e:
             raise CheckpointError(f"{path}: not a readable safetensors file ({e})") from e
+        # copies of nested torch pickles (download --convert-safetensors) join the levels with "/"
+        return _unflatten(flat) if meta.get("indextts2.nested") == "/" else flat
     mmap = zipfile.is_zipfile(path)  # torch's zip format can be memory-mapped, legacy pickles cannot
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
@@ -73,6 +78,17 @@ def read_checkpoint(path: str | Path) -> dict:
     if not isinstance(obj, dict):
         raise CheckpointError(f"{path}: expected a dict of tensors, found {type(obj).__name__}")
     return obj
+
+
+def _unflatten(flat: dict) -> dict:
+    out: dict = {}
+    for key, value in flat.items():
+        *levels, leaf = key.split("/")
+        node = out
+        for level in levels:
+            node = node.setdefault(level, {})
+        node[leaf] = value
+    return out
 
 
 def read_tensor(path: str | Path) -> torch.Tensor:
