@@ -1,0 +1,74 @@
+"""Run the text front end on a parity cases file (`python -m indextts2_core.conformance text`).
+
+Reads only `id` and `text` of each case; writes one JSON object per case with `normalized`,
+`pieces`, `ids`, `segments` ({"120"|"60"|"20": {"pieces", "ids"}}) and `error`
+({"type": exception name} of the first failing step, or null), for compare_text.py.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+SEGMENT_LIMITS = (120, 60, 20)
+
+
+def find_bpe(cases: Path, bpe: Path | None) -> Path:
+    """The bpe.model to use: `bpe` if given, else next to the cases file or in ../../official-data."""
+    if bpe is not None:
+        if not Path(bpe).is_file():
+            raise FileNotFoundError(f"--bpe {bpe}: no such file")
+        return Path(bpe)
+    here = Path(cases).resolve().parent
+    for candidate in (here / "bpe.model", here.parent / "bpe.model",
+                      here.parent.parent / "official-data" / "bpe.model",
+                      here.parent.parent.parent / "official-data" / "bpe.model"):
+        if candidate.is_file():
+            return candidate
+    raise FileNotFoundError(f"no bpe.model next to {cases} or in an official-data folder above it; pass --bpe PATH")
+
+
+def run_case(tokenizer, text: str) -> dict:
+    row: dict = {"normalized": None, "pieces": None, "ids": None, "segments": None, "error": None}
+    try:
+        row["normalized"] = tokenizer.normalizer.normalize(text)
+        pieces = tokenizer.tokenize(text)
+        row["pieces"] = pieces
+        row["ids"] = tokenizer.convert_tokens_to_ids(pieces)
+        segs = {}
+        for limit in SEGMENT_LIMITS:
+            split = tokenizer.split_segments(pieces, max_tokens=limit)
+            segs[str(limit)] = {"pieces": split, "ids": [tokenizer.convert_tokens_to_ids(s) for s in split]}
+        row["segments"] = segs
+    except Exception as e:  # recorded per case, like the official recorder does
+        row["error"] = {"type": type(e).__name__, "message": str(e)}
+    return row
+
+
+def run_cases(cases: Path, out: Path, bpe: Path | None = None) -> int:
+    from ..text import TextNormalizer, TextTokenizer
+
+    try:
+        bpe_path = find_bpe(cases, bpe)
+    except FileNotFoundError as e:
+        print(f"error: {e}")
+        return 2
+    tokenizer = TextTokenizer(bpe_path, TextNormalizer())
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    n = 0
+    start = time.perf_counter()
+    with open(cases, encoding="utf-8") as src, open(out, "w", encoding="utf-8") as dst:
+        for line in src:
+            if not line.strip():
+                continue
+            case = json.loads(line)
+            row = {"id": case["id"], **run_case(tokenizer, case["text"])}
+            dst.write(json.dumps(row, ensure_ascii=False) + "\n")
+            n += 1
+    print(f"{n} cases -> {out} ({time.perf_counter() - start:.1f} s, bpe {bpe_path})")
+    return 0

@@ -1,0 +1,209 @@
+"""Text normaliser of the official IndexTTS2 front end (spec §3.2).
+
+    text -> [zh or en path] -> protected spans -> WeTextProcessing TN -> restored spans -> punctuation map
+
+Chinese path: contractions, glossary, right-strip, protect technical terms / tonal pinyin / hyphenated
+Chinese names, Chinese TN (an exception yields ""), restore, punctuation map (with `$` → `.`).
+English path: contractions, glossary, protect technical terms, English TN (an exception keeps the
+text as it was before protection), restore, punctuation map.
+
+Deliberate deviation (Q24): protected pinyin syllables and names are replaced longest first instead
+of in Python `set` order, so the output no longer depends on PYTHONHASHSEED; it equals one of the
+official outcomes.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections import OrderedDict
+from pathlib import Path
+
+from .engines import BACKENDS, DEFAULT_BACKEND, get_engine
+
+log = logging.getLogger(__name__)
+
+RECENT_TEXTS = 32  # normalised texts remembered (the tokenizer and the caller often ask twice)
+
+CJK_IDEOGRAPH = re.compile(r"[\u4e00-\u9fff]")
+ASCII_LETTER = re.compile(r"[a-zA-Z]")
+EMAIL = re.compile(r"^[a-zA-Z0-9]+@[a-zA-Z0-9]+\.[a-zA-Z]+$")
+PINYIN_TONE = re.compile(
+    r"(?<![a-z])((?:[bpmfdtnlgkhjqxzcsryw]|[zcs]h)?(?:[aeiouüv]|[ae]i|u[aio]|ao|ou|i[aue]|[uüv]e|[uvü]ang?"
+    r"|uai|[aeiuv]n|[aeio]ng|ia[no]|i[ao]ng)|ng|er)([1-5])",
+    re.IGNORECASE,
+)
+NAME = re.compile(r"[\u4e00-\u9fff]+(?:[-·—][\u4e00-\u9fff]+){1,2}")
+TECH_TERM = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:-[A-Za-z0-9]+)+")
+TECH_HYPHEN = "<H>"
+TECH_RESTORE = re.compile(r"\s*<H>\s*")
+CONTRACTION = re.compile(r"(what|where|who|which|how|t?here|it|s?he|that|this)'s", re.IGNORECASE)
+PRONUNCIATION = re.compile(r"<([^|>\n]+)\|([^>\n]+)>")
+JQX_U = re.compile(r"([jqx])[uü](n|e|an)*(\d)", re.IGNORECASE)
+
+# Official replacement table; one regex alternation in this order (so "，" wins over "，，，").
+PUNCTUATION = {
+    "：": ",", "；": ",", ";": ",", "，": ",", "。": ".", "！": "!", "？": "?", "\n": " ",
+    "·": "-", "、": ",", "...": "…", ",,,": "…", "，，，": "…", "……": "…",
+    "“": "'", "”": "'", '"': "'", "‘": "'", "’": "'", "（": "'", "）": "'", "(": "'", ")": "'",
+    "《": "'", "》": "'", "【": "'", "】": "'", "[": "'", "]": "'", "—": "-", "～": "-", "~": "-",
+    "「": "'", "」": "'", ":": ",",
+}
+PUNCTUATION_ZH = {"$": ".", **PUNCTUATION}
+
+
+def _alternation(table: dict[str, str]) -> re.Pattern:
+    return re.compile("|".join(re.escape(k) for k in table))
+
+
+_PUNCT_RE = _alternation(PUNCTUATION)
+_PUNCT_ZH_RE = _alternation(PUNCTUATION_ZH)
+
+
+def placeholder_tag(i: int) -> str:
+    """a, b, …, z, aa, ab, … (letters only, so TN grammars pass them through)."""
+    tag = ""
+    i += 1
+    while i > 0:
+        i, r = divmod(i - 1, 26)
+        tag = chr(ord("a") + r) + tag
+    return tag
+
+
+def use_chinese(text: str) -> bool:
+    """The branch the official normaliser takes for `text`."""
+    return bool(CJK_IDEOGRAPH.search(text) or not ASCII_LETTER.search(text)
+                or EMAIL.match(text) or PINYIN_TONE.search(text))
+
+
+def _unique_longest_first(matches: list[str]) -> list[str]:
+    return sorted(dict.fromkeys(matches), key=len, reverse=True)
+
+
+def correct_pinyin(syllable: str) -> str:
+    """j/q/x + u/ü → v and upper-case (xue2 → XVE2); other syllables unchanged."""
+    if syllable[0].lower() not in "jqx":
+        return syllable
+    return JQX_U.sub(r"\1v\2\3", syllable).upper()
+
+
+class TextNormalizer:
+    """`normalize(text) -> str`, the official TextNormalizer with the glossary feature.
+
+    backend: "auto" (WeTextProcessing if installed, else wetext), "wetextprocessing" or "wetext";
+    see engines.py. cache_dir: where WeTextProcessing's compiled Chinese grammar is kept.
+    glossary: {term: reading} or {term: {"zh": reading, "en": reading}}, or a path to such a JSON
+    file (a YAML file works when PyYAML is installed). The TN engines load on first use.
+    """
+
+    def __init__(self, backend: str = DEFAULT_BACKEND, glossary: dict | str | Path | None = None,
+                 cache_dir: Path | None = None):
+        if backend not in BACKENDS:
+            raise ValueError(f"unknown text normalisation backend {backend!r}; choose one of {BACKENDS}")
+        self.backend = backend
+        self.cache_dir = cache_dir
+        self.glossary: dict = {}
+        self._recent: OrderedDict[str, str] = OrderedDict()  # normalising a long text takes ~0.5 s
+        if glossary is not None:
+            self.load_glossary(glossary)
+
+    # -- glossary ---------------------------------------------------------------------------
+    def load_glossary(self, glossary: dict | str | Path) -> None:
+        if not isinstance(glossary, dict):
+            path = Path(glossary)
+            raw = path.read_text(encoding="utf-8")
+            if path.suffix.lower() in (".yaml", ".yml"):
+                import yaml
+
+                glossary = yaml.safe_load(raw) or {}
+            else:
+                glossary = json.loads(raw)
+        if not isinstance(glossary, dict):
+            raise ValueError("a glossary must map terms to a reading or to {'zh': ..., 'en': ...}")
+        for term, value in glossary.items():
+            if not isinstance(term, str) or not term:
+                raise ValueError(f"glossary term must be a non-empty string, got {term!r}")
+            if not isinstance(value, (str, dict)):
+                raise ValueError(f"glossary entry {term!r}: expected a string or a dict, got {type(value).__name__}")
+        self.glossary = dict(glossary)
+        self._recent.clear()
+
+    def apply_glossary(self, text: str, lang: str) -> str:
+        for term in sorted(self.glossary, key=len, reverse=True):
+            value = self.glossary[term]
+            reading = value.get(lang, term) if isinstance(value, dict) else value
+            text = re.sub(re.escape(term), lambda _m, r=str(reading): r, text, flags=re.IGNORECASE)
+        return text
+
+    # -- main entry --------------------------------------------------------------------------
+    def normalize(self, text: str) -> str:
+        if not isinstance(text, str):
+            raise ValueError(f"text must be a string, got {type(text).__name__}")
+        if text in self._recent:
+            self._recent.move_to_end(text)
+            return self._recent[text]
+        result = self._normalize(text)
+        self._recent[text] = result
+        if len(self._recent) > RECENT_TEXTS:
+            self._recent.popitem(last=False)
+        return result
+
+    def _normalize(self, text: str) -> str:
+        chinese = use_chinese(text)
+        text, pronunciations = self._protect(PRONUNCIATION, text, "PRONPLACEHOLDER{}PRONPLACEHOLDER")
+        text = CONTRACTION.sub(r"\1 is", text)
+        if chinese:
+            text = self._normalize_zh(text)
+        else:
+            text = self._normalize_en(text)
+        for placeholder, original in pronunciations:
+            text = text.replace(placeholder, original)
+        return text
+
+    def _normalize_zh(self, text: str) -> str:
+        text = self.apply_glossary(text, "zh").rstrip()
+        text, terms = self._protect_tech_terms(text)
+        text, pinyin = self._protect(PINYIN_TONE, text, "<pinyin_{}>")
+        text, names = self._protect(NAME, text, "<n_{}>")
+        engine = get_engine(self.backend, "zh", self.cache_dir)  # a missing package is an error
+        try:
+            result = engine(text)
+        except Exception:  # official behaviour: any TN failure gives an empty result
+            log.warning("Chinese text normalisation failed; using an empty result", exc_info=True)
+            result = ""
+        for placeholder, original in names:
+            result = result.replace(placeholder, original)
+        for placeholder, original in pinyin:
+            result = result.replace(placeholder, correct_pinyin(original))
+        result = TECH_RESTORE.sub("-", result)
+        return _PUNCT_ZH_RE.sub(lambda m: PUNCTUATION_ZH[m.group(0)], result)
+
+    def _normalize_en(self, text: str) -> str:
+        text = self.apply_glossary(text, "en")
+        protected, _ = self._protect_tech_terms(text)
+        engine = get_engine(self.backend, "en", self.cache_dir)
+        try:
+            result = TECH_RESTORE.sub("-", engine(protected))
+        except Exception:  # official behaviour: keep the text from before the TN step
+            log.warning("English text normalisation failed; keeping the text as is", exc_info=True)
+            result = text
+        return _PUNCT_RE.sub(lambda m: PUNCTUATION[m.group(0)], result)
+
+    # -- protection helpers ------------------------------------------------------------------
+    @staticmethod
+    def _protect(pattern: re.Pattern, text: str, template: str) -> tuple[str, list[tuple[str, str]]]:
+        """Replace each distinct match (longest first) by a letters-only placeholder."""
+        spans = []
+        for i, match in enumerate(_unique_longest_first([m.group(0) for m in pattern.finditer(text)])):
+            placeholder = template.format(placeholder_tag(i))
+            text = text.replace(match, placeholder)
+            spans.append((placeholder, match))
+        return text, spans
+
+    @staticmethod
+    def _protect_tech_terms(text: str) -> tuple[str, list[str]]:
+        terms = _unique_longest_first(TECH_TERM.findall(text))
+        for term in terms:
+            text = text.replace(term, term.replace("-", TECH_HYPHEN))
+        return text, terms
