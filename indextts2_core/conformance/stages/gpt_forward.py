@@ -1,0 +1,16 @@
+"""Stage gpt_forward: teacher-forced UnifiedVoice pass over given codes -> latents and mel logits (spec §4.10)."""
+
+from __future__ import annotations
+
+import torch
+
+from ...config import IndexTTS2Config
+from ...gpt.model import load_gpt
+
+
+def run(ctx) -> dict[str, torch.Tensor]:
+    cfg = IndexTTS2Config.from_yaml(ctx.checkpoint("config.yaml"))
+    model = load_gpt(ctx.checkpoint("gpt.pth"), cfg.gpt)
+    conds = model.conditioning(ctx.input("speaker_conditioning_latent"), ctx.input("emovec"))
+    latent = model.latents(conds, ctx.input("text_ids"), ctx.input("fwd_mel_codes"))
+    return {"fwd_latent": latent, "fwd_mel_logits": model.logits(latent)}
