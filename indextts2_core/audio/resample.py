@@ -86,7 +86,7 @@ def resample_hq(wav: torch.Tensor, orig_sr, new_sr) -> torch.Tensor:
     rows = wav.detach().reshape(-1, length).to("cpu", torch.float32).numpy()
     # soxr treats the columns of a [T, R] array as independent channels.
     out = soxr.resample(np.ascontiguousarray(rows.T), orig, new, quality="HQ")
-    out = out.reshape(out.shape[0], -1).T
+    out = out.reshape(out.shape[0], rows.shape[0]).T  # soxr may return 0 samples for a tiny input
     # librosa's fix_length: zero-pad or trim to ceil(T * ratio), ratio as a float.
     target = int(np.ceil(length * (float(new) / orig)))
     if out.shape[1] >= target:
