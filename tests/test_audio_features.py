@@ -172,7 +172,7 @@ def test_w2v_odd_frame_padding_and_batch_rows():
     # stacked row i = frames 2i and 2i+1, each normalised per bin over the clip
     first = fa[0].reshape(34, 80)[:33]
     torch.testing.assert_close(first.mean(0), torch.zeros(80), rtol=0, atol=1e-5)
-    fb_, mb = w2v_bert_features(b)
+    fb_, _ = w2v_bert_features(b)
     both, mask = w2v_bert_features([a, b])
     assert both.shape == (2, 17, 160) and mask.sum(1).tolist() == [16, 8]
     torch.testing.assert_close(both[0], fa[0], rtol=0, atol=1e-6)
