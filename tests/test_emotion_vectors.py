@@ -70,8 +70,9 @@ def test_stage_math_is_consistent(stage_outputs):
 
 @pytest.fixture(scope="module")
 def real(official_config):
-    return EmotionMatrices.load(need(OFFICIAL / official_config.spk_matrix), need(OFFICIAL / official_config.emo_matrix),
-                                official_config.emo_num, model_dim=official_config.gpt.model_dim)
+    c = official_config
+    return EmotionMatrices.load(need(OFFICIAL / c.spk_matrix), need(OFFICIAL / c.emo_matrix), c.emo_num,
+                                model_dim=c.gpt.model_dim)
 
 
 def test_real_matrices(real, official_config):
