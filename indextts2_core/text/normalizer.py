@@ -132,8 +132,10 @@ class TextNormalizer:
     def apply_glossary(self, text: str, lang: str) -> str:
         for term in sorted(self.glossary, key=len, reverse=True):
             value = self.glossary[term]
-            reading = value.get(lang, term) if isinstance(value, dict) else value
-            text = re.sub(re.escape(term), lambda _m, r=str(reading): r, text, flags=re.IGNORECASE)
+            if isinstance(value, dict) and lang not in value:
+                continue  # no reading for this language: the term stays as written
+            reading = str(value[lang] if isinstance(value, dict) else value)
+            text = re.sub(re.escape(term), lambda _m, r=reading: r, text, flags=re.IGNORECASE)
         return text
 
     # -- main entry --------------------------------------------------------------------------
