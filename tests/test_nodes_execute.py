@@ -1,0 +1,181 @@
+"""Each node's execute, through the ComfyUI stand-in, with the core stage functions replaced by
+recorders: the node unpacks its inputs, loads the right stage modules, calls the core function
+(tested directly in the core's own tests) and wraps the result. Also: progress, interruption,
+exact lengths, and errors that name the node and the input."""
+
+from __future__ import annotations
+
+import sys
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from indextts2_core import pipeline
+from test_nodes_comfy_stub import load_pack, node_list
+
+
+@pytest.fixture
+def env(monkeypatch, tmp_path):
+    pack = load_pack(monkeypatch, tmp_path / "models")
+    nodes = {n.define_schema().node_id: n for n in node_list(pack)}
+    cm = sys.modules[pack.__name__ + ".nodes.comfy_models"]
+    mm = sys.modules["comfy.model_management"]
+    calls: dict[str, list] = {}
+
+    def record(name, result):
+        def fn(*args, **kwargs):
+            calls.setdefault(name, []).append((args, kwargs))
+            progress = kwargs.get("progress")
+            if progress is not None:
+                for i in range(1, 4):
+                    progress(i, 3)
+            return result(*args, **kwargs) if callable(result) else result
+        monkeypatch.setattr(pipeline, name, fn)
+
+    speaker = pipeline.SpeakerPrompt("spk", torch.zeros(1, 5, 8), torch.zeros(1, 5, 8), torch.zeros(1, 80, 7),
+                                     torch.zeros(1, 192), torch.zeros(1, 7, 4), torch.zeros(1, 5, 8))
+    record("encode_speaker", speaker)
+    record("emotion_from_vector", lambda *a, **k: pipeline.EmotionSpec("vector", weights=tuple(a[2])))
+    record("emotion_from_audio", pipeline.EmotionSpec("audio", alpha=0.5))
+    record("gpt_conditioning", pipeline.GPTConditioning(torch.zeros(1, 34, 8), torch.zeros(1, 8)))
+    record("text_segments", lambda tok, text, n=120: [[1] * 10, [2] * 30] if len(text) > 20 else [[1] * 10])
+
+    def semantic(gpt, spk, emo, ids, settings, target_tokens=None, **kw):
+        t = target_tokens or 20
+        return pipeline.SemanticResult(tuple(ids), torch.zeros(1, t, dtype=torch.long), torch.zeros(1, t, 8),
+                                       torch.zeros(1, t + 1, dtype=torch.long), True, torch.zeros(1, 8))
+    record("generate_semantic", semantic)
+    record("synthesize_mel", lambda s2mel, codec, spk, sem, target_frames=None, **kw: pipeline.MelResult(
+        torch.zeros(1, 80, target_frames or int(sem.codes.shape[-1] * 1.72)), 0))
+    record("vocode", lambda voc, mel: torch.full((1, 256 * mel.shape[-1]), 0.5))
+
+    models = SimpleNamespace(**{n: torch.nn.Linear(1, 1) for n in cm.STAGE_MODULES}, t2e=None, tokenizer=None,
+                             emotion="matrices", w2v_features=None, config=SimpleNamespace(s2mel=SimpleNamespace(mel="mel")))
+    model = cm.wrap_models(models, "x", torch.device("cpu"), torch.device("cpu"))
+    return SimpleNamespace(nodes=nodes, calls=calls, model=model, speaker=speaker, mm=mm, cm=cm,
+                           bars=sys.modules["comfy.utils"].ProgressBar.instances)
+
+
+T2S_DEFAULTS = dict(duration_mode="natural", target_tokens=250, target_seconds=5.0, do_sample=True, temperature=0.8,
+                    top_p=0.8, top_k=30, num_beams=3, repetition_penalty=10.0, length_penalty=0.0,
+                    max_mel_tokens=1500, max_text_tokens_per_segment=120, seed=7)
+
+
+def _chain(env, text="Hello there.", **t2s):
+    n = env.nodes
+    audio = {"waveform": torch.randn(1, 2, 16000), "sample_rate": 16000}
+    speaker = n["IndexTTS2EncodeSpeaker"].execute(model=env.model, audio=audio)[0]
+    emotion = n["IndexTTS2EmotionFromVector"].execute(env.model, speaker, 1.0, False, happy=0.5, calm=0.2)[0]
+    sem, tokens = n["IndexTTS2T2SGenerate"].execute(env.model, speaker, text, emotion=emotion,
+                                                     **{**T2S_DEFAULTS, **t2s}).args
+    mel = n["IndexTTS2S2M"].execute(env.model, sem, speaker, 25, 0.7, "auto", 5.0, 430, 3)[0]
+    audio_out = n["IndexTTS2Vocoder"].execute(env.model, mel, 200)[0]
+    return sem, tokens, mel, audio_out
+
+
+def test_chain_delegates_to_core_and_returns_audio(env):
+    sem, tokens, mel, audio = _chain(env)
+    assert set(env.calls) >= {"encode_speaker", "emotion_from_vector", "generate_semantic", "synthesize_mel", "vocode"}
+    args, kwargs = env.calls["encode_speaker"][0]
+    assert args[4].shape == (2, 16000) and args[5] == 16000  # first batch item, own rate
+    assert env.calls["emotion_from_vector"][0][0][2] == [0.5, 0, 0, 0, 0, 0, 0, 0.2]
+    settings = env.calls["generate_semantic"][0][0][4]
+    assert (settings.num_beams, settings.top_k, settings.repetition_penalty) == (3, 30, 10.0)
+    assert tokens == 20 and sem.total_samples is None
+    assert audio["sample_rate"] == 22050 and audio["waveform"].shape == (1, 1, 256 * 34)
+    names = {id(p): name for name, p in env.model.patchers.items()}
+    loads = [[names[id(p)] for p in load] for load in env.mm.loads]  # each stage loaded right before use
+    assert loads == [["semantic", "codec", "campplus", "s2mel"], ["gpt"], ["s2mel", "codec"], ["vocoder"]]
+
+
+def test_target_seconds_gives_exact_samples(env):
+    sem, tokens, mel, audio = _chain(env, duration_mode="target seconds", target_seconds=3.0)
+    assert audio["waveform"].shape[-1] == 66150
+    assert tokens == 150 and env.calls["generate_semantic"][0][1]["target_tokens"] == 150
+    # two segments: the gaps are sized so the total stays exact
+    sem, tokens, mel, audio = _chain(env, text="A much longer text, in two segments.", duration_mode="target seconds",
+                                     target_seconds=3.0)
+    assert audio["waveform"].shape[-1] == 66150 and len(sem.segments) == 2
+
+
+def test_target_tokens_are_a_total(env):
+    sem, tokens, _, _ = _chain(env, text="A much longer text, in two segments.", duration_mode="target tokens",
+                               target_tokens=100)
+    assert tokens == 100 and [s.codes.shape[-1] for s in sem.segments] == [25, 75]
+
+
+def test_s2m_target_frames_and_seconds(env):
+    sem, _, _, _ = _chain(env)
+    s2m = env.nodes["IndexTTS2S2M"]
+    mel = s2m.execute(env.model, sem, env.speaker, 10, 0.7, "target frames", 5.0, 99, 0)[0]
+    assert mel.frames() == 99 and env.calls["synthesize_mel"][-1][1]["steps"] == 10
+    mel = s2m.execute(env.model, sem, env.speaker, 10, 0.7, "target seconds", 2.5, 99, 0)[0]
+    audio = env.nodes["IndexTTS2Vocoder"].execute(env.model, mel, 200)[0]
+    assert audio["waveform"].shape[-1] == round(2.5 * 22050)
+
+
+def test_progress_and_interrupt(env):
+    _chain(env)
+    assert any(bar.updates for bar in env.bars)
+    env.mm.interrupted = True
+    with pytest.raises(env.mm.InterruptProcessingException):
+        _chain(env)
+
+
+@pytest.mark.parametrize("call,words", [
+    (lambda n, m: n["IndexTTS2EncodeSpeaker"].execute(model=m, audio=None), ["Encode Speaker", "'audio'"]),
+    (lambda n, m: n["IndexTTS2EncodeSpeaker"].execute(model=None, audio=None), ["Encode Speaker", "'model'"]),
+    (lambda n, m: n["IndexTTS2T2SGenerate"].execute(m, None, "hi", **T2S_DEFAULTS), ["T2S Generate", "'speaker'"]),
+    (lambda n, m: n["IndexTTS2EmotionFromVector"].execute(m, "not a speaker", 1.0, False, happy=1.0),
+     ["Emotion from Vector", "'speaker'"]),
+    (lambda n, m: n["IndexTTS2S2M"].execute(m, "x", None, 25, 0.7, "auto", 5.0, 1, 0), ["S2M", "'speaker'"]),
+    (lambda n, m: n["IndexTTS2Loader"].execute("models/indextts2", "tpu", "auto", False, False), ["Load IndexTTS2", "'device'"]),
+    (lambda n, m: n["IndexTTS2AudioToFrameCount"].execute({"waveform": torch.ones(1, 1, 10), "sample_rate": 10}, 25.0,
+                                                          "5n+1", "up"), ["Frame Count", "'frame_rule'"]),
+])
+def test_errors_name_node_and_input(env, call, words):
+    with pytest.raises(ValueError) as err:
+        call(env.nodes, env.model)
+    for w in words:
+        assert w in str(err.value)
+
+
+def test_core_errors_are_prefixed_with_the_node(env):
+    speaker = env.speaker
+    with pytest.raises(ValueError, match="T2S Generate: temperature must be > 0"):
+        env.nodes["IndexTTS2T2SGenerate"].execute(env.model, speaker, "hi", **{**T2S_DEFAULTS, "temperature": 0.0})
+    with pytest.raises(ValueError, match="Emotion from Vector: input 'happy…calm'"):
+        env.nodes["IndexTTS2EmotionFromVector"].execute(env.model, speaker, 1.0, False)
+
+
+def test_loader_downloads_only_when_asked(env, monkeypatch, tmp_path):
+    import indextts2_core.download as dl
+
+    loaded, fetched = [], []
+    monkeypatch.setattr(pipeline, "load_models", lambda paths, device, dtype, load_t2e: loaded.append(
+        (paths.root, str(device), dtype, load_t2e)) or SimpleNamespace(
+        **{n: torch.nn.Linear(1, 1) for n in env.cm.STAGE_MODULES}, t2e=None))
+    monkeypatch.setattr(dl, "download_models", lambda root, include_t2e, progress: fetched.append(root) or
+                        __import__("indextts2_core.model_files", fromlist=["x"]).ModelPaths.locate(root))
+    loader = env.nodes["IndexTTS2Loader"]
+    out = loader.execute("models/indextts2", "auto", "auto", False, False)[0]
+    assert fetched == [] and loaded[-1][1:] == ("cpu", "fp32", False)
+    assert set(out.patchers) == set(env.cm.STAGE_MODULES)
+    loader.execute("models/indextts2", "cpu", "bf16", True, True)
+    assert len(fetched) == 1 and loaded[-1][1:] == ("cpu", "bf16", True)
+
+
+def test_video_nodes_are_sample_exact(env):
+    n = env.nodes
+    seconds, tokens, frames, fps = n["IndexTTS2DurationFromVideo"].execute(25.0, 81).args
+    assert (seconds, tokens, frames, fps) == (3.24, 162, 81, 25.0)
+    seconds, tokens, frames, _ = n["IndexTTS2DurationFromVideo"].execute(16.0, 1, images=torch.zeros(49, 8, 8, 3)).args
+    assert (seconds, frames) == (49 / 16, 49)
+    video = SimpleNamespace(get_components=lambda: SimpleNamespace(images=torch.zeros(50, 4, 4, 3), frame_rate=25))
+    assert n["IndexTTS2DurationFromVideo"].execute(30.0, 1, video=video).args[:3] == (2.0, 100, 50)
+    audio = {"waveform": torch.ones(1, 2, 1000), "sample_rate": 22050}
+    fitted = n["IndexTTS2FitAudioToDuration"].execute(audio, 3.0)[0]
+    assert fitted["waveform"].shape == (1, 2, 66150) and fitted["sample_rate"] == 22050
+    frames, secs = n["IndexTTS2AudioToFrameCount"].execute(fitted, 25.0, "4n+1", "up").args
+    assert (frames, secs) == (77, 3.08)
