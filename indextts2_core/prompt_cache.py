@@ -1,0 +1,78 @@
+"""Prompt feature cache keyed by audio content (spec §9.4, quirk Q19: the official code keys on the
+file path; a node pack receives waveforms, so the key is a hash of the samples and the rate).
+
+A re-used speaker or emotion prompt then costs one hash instead of w2v-BERT, the codec, CAMPPlus
+and the mel front end. Callers combine `audio_key` with whatever else the value depends on
+(e.g. `(audio_key(w, sr), "speaker", id(model))`) and must not modify cached tensors in place.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from typing import Any
+
+import torch
+
+log = logging.getLogger(__name__)
+
+
+def audio_key(waveform: torch.Tensor, sample_rate: int) -> str:
+    """SHA-256 of the waveform's dtype, shape, raw bytes and the sample rate (hex string)."""
+    if not isinstance(waveform, torch.Tensor):
+        raise ValueError(f"audio_key: waveform must be a tensor, got {type(waveform).__name__}")
+    if waveform.numel() == 0:
+        raise ValueError("audio_key: waveform is empty")
+    if isinstance(sample_rate, bool) or not isinstance(sample_rate, int) or sample_rate <= 0:
+        raise ValueError(f"audio_key: sample_rate must be a positive int, got {sample_rate!r}")
+    data = waveform.detach().to("cpu").contiguous().reshape(-1)
+    h = hashlib.sha256()
+    h.update(f"{sample_rate}|{data.dtype}|{tuple(waveform.shape)}|".encode())
+    h.update(data.view(torch.uint8).numpy().tobytes())  # byte view: works for any dtype, incl. bfloat16
+    return h.hexdigest()
+
+
+class FeatureCache:
+    """Small thread-safe LRU of computed prompt features."""
+
+    def __init__(self, max_items: int = 8):
+        if isinstance(max_items, bool) or not isinstance(max_items, int) or max_items < 1:
+            raise ValueError(f"FeatureCache: max_items must be a positive int, got {max_items!r}")
+        self.max_items = max_items
+        self.hits = 0
+        self.misses = 0
+        self._items: OrderedDict[Hashable, Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __contains__(self, key: Hashable) -> bool:
+        return key in self._items
+
+    def get_or_compute(self, key: Hashable, fn: Callable[[], Any]) -> Any:
+        """The cached value for `key`, or `fn()` stored under it (least recently used entry evicted).
+
+        `fn` runs outside the lock, so a slow computation does not block other keys; an exception
+        from `fn` propagates and caches nothing."""
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                self.hits += 1
+                return self._items[key]
+            self.misses += 1
+        value = fn()
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self.max_items:
+                old, _ = self._items.popitem(last=False)
+                log.debug("prompt cache: evicted %s", old)
+        return value
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
