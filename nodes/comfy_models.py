@@ -45,7 +45,7 @@ def _is_model_root(path: Path) -> bool:
 
 def model_folder_choices() -> list[str]:
     """`models/indextts2` itself plus every sub-folder holding a complete model tree."""
-    from indextts2_core.model_files import PACK_DIRS
+    from ..indextts2_core.model_files import PACK_DIRS
 
     register_model_folder()
     names = [DEFAULT_FOLDER]

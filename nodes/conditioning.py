@@ -7,7 +7,7 @@ import random
 
 from comfy_api.latest import io
 
-from indextts2_core.emotion.vectors import EMOTIONS
+from ..indextts2_core.emotion.vectors import EMOTIONS
 
 from . import comfy_models as cm
 from .types import CATEGORY, Emotion, Model, Speaker, audio_parts
@@ -21,7 +21,7 @@ def _model(node: str, model) -> cm.LoadedIndexTTS2:
 
 
 def _speaker(node: str, speaker):
-    from indextts2_core.pipeline import SpeakerPrompt
+    from ..indextts2_core.pipeline import SpeakerPrompt
 
     speaker = cm.require(node, "speaker", speaker, "IndexTTS2 Encode Speaker Prompt")
     if not isinstance(speaker, SpeakerPrompt):
@@ -51,7 +51,7 @@ class EncodeSpeaker(io.ComfyNode):
 
     @classmethod
     def execute(cls, model, audio) -> io.NodeOutput:
-        from indextts2_core.pipeline import encode_speaker
+        from ..indextts2_core.pipeline import encode_speaker
 
         model = _model(cls.NAME, model)
         wav, rate = audio_parts(cls.NAME, "audio", audio)
@@ -81,7 +81,7 @@ class EmotionFromAudio(io.ComfyNode):
 
     @classmethod
     def execute(cls, model, audio, alpha) -> io.NodeOutput:
-        from indextts2_core.pipeline import emotion_from_audio
+        from ..indextts2_core.pipeline import emotion_from_audio
 
         model = _model(cls.NAME, model)
         wav, rate = audio_parts(cls.NAME, "audio", audio)
@@ -118,7 +118,7 @@ class EmotionFromVector(io.ComfyNode):
 
     @classmethod
     def execute(cls, model, speaker, alpha, normalize, **weights) -> io.NodeOutput:
-        from indextts2_core.pipeline import emotion_from_vector
+        from ..indextts2_core.pipeline import emotion_from_vector
 
         model, speaker = _model(cls.NAME, model), _speaker(cls.NAME, speaker)
         vector = [float(weights.get(name, 0.0)) for name in EMOTIONS]
@@ -152,7 +152,7 @@ class EmotionFromText(io.ComfyNode):
 
     @classmethod
     def execute(cls, model, speaker, text, alpha) -> io.NodeOutput:
-        from indextts2_core.pipeline import emotion_from_text
+        from ..indextts2_core.pipeline import emotion_from_text
 
         model, speaker = _model(cls.NAME, model), _speaker(cls.NAME, speaker)
         if model.models.t2e is None:
@@ -191,7 +191,7 @@ class EmotionRandom(io.ComfyNode):
 
     @classmethod
     def execute(cls, model, speaker, emotion, seed, alpha) -> io.NodeOutput:
-        from indextts2_core.pipeline import emotion_random
+        from ..indextts2_core.pipeline import emotion_random
 
         model, speaker = _model(cls.NAME, model), _speaker(cls.NAME, speaker)
         cm.check_choice(cls.NAME, "emotion", emotion, [cls.ANY, *EMOTIONS])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from comfy_api.latest import io
 
-from indextts2_core import video_timing as vt
+from ..indextts2_core import video_timing as vt
 
 from . import comfy_models as cm
 from .conditioning import _model, _speaker
@@ -20,7 +20,7 @@ def token_plan(segments, mode: str, target_tokens: int, target_seconds: float):
     * target tokens: split over the segments in proportion to their text tokens; 1.72 frames rule.
     * target seconds: the whole output (segments + default gaps) lasts exactly that long.
     """
-    from indextts2_core.pipeline import plan_durations
+    from ..indextts2_core.pipeline import plan_durations
 
     weights = [len(s) for s in segments]
     if mode == "natural":
@@ -83,8 +83,8 @@ class T2SGenerate(io.ComfyNode):
     def execute(cls, model, speaker, text, duration_mode, target_tokens, target_seconds, do_sample, temperature,
                 top_p, top_k, num_beams, repetition_penalty, length_penalty, max_mel_tokens,
                 max_text_tokens_per_segment, seed, emotion=None) -> io.NodeOutput:
-        from indextts2_core.gpt import DecodingSettings
-        from indextts2_core.pipeline import EmotionSpec, gpt_conditioning, generate_semantic, text_segments
+        from ..indextts2_core.gpt import DecodingSettings
+        from ..indextts2_core.pipeline import EmotionSpec, gpt_conditioning, generate_semantic, text_segments
 
         model, speaker = _model(cls.NAME, model), _speaker(cls.NAME, speaker)
         cm.check_choice(cls.NAME, "duration_mode", duration_mode, DURATION_MODES)

@@ -51,9 +51,9 @@ class LoadIndexTTS2(io.ComfyNode):
 
     @classmethod
     def execute(cls, model_folder, device, precision, download_missing, load_text_emotion) -> io.NodeOutput:
-        from indextts2_core.download import download_models
-        from indextts2_core.model_files import ModelPaths
-        from indextts2_core.pipeline import load_models
+        from ..indextts2_core.download import download_models
+        from ..indextts2_core.model_files import ModelPaths
+        from ..indextts2_core.pipeline import load_models
 
         cm.check_choice(cls.NAME, "device", device, DEVICES)
         cm.check_choice(cls.NAME, "precision", precision, PRECISIONS)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from comfy_api.latest import io
 
-from indextts2_core import video_timing as vt
+from ..indextts2_core import video_timing as vt
 
 from . import comfy_models as cm
 from .conditioning import _model, _speaker
@@ -59,7 +59,7 @@ class S2MGenerate(io.ComfyNode):
     @classmethod
     def execute(cls, model, semantic, speaker, steps, cfg_rate, duration, target_seconds, target_frames,
                 seed) -> io.NodeOutput:
-        from indextts2_core.pipeline import synthesize_mel
+        from ..indextts2_core.pipeline import synthesize_mel
 
         model, speaker = _model(cls.NAME, model), _speaker(cls.NAME, speaker)
         semantic = cm.require(cls.NAME, "semantic", semantic, "IndexTTS2 T2S Generate")
@@ -102,7 +102,7 @@ class BigVGANVocoder(io.ComfyNode):
 
     @classmethod
     def execute(cls, model, mel, interval_silence_ms) -> io.NodeOutput:
-        from indextts2_core.pipeline import vocode
+        from ..indextts2_core.pipeline import vocode
 
         model = _model(cls.NAME, model)
         mel = cm.require(cls.NAME, "mel", mel, "IndexTTS2 S2M")
@@ -154,7 +154,7 @@ class Speak(io.ComfyNode):
                 emotion_audio=None) -> io.NodeOutput:
         import dataclasses
 
-        from indextts2_core.pipeline import synthesize, text_segments
+        from ..indextts2_core.pipeline import synthesize, text_segments
 
         model = _model(cls.NAME, model)
         wav, rate = audio_parts(cls.NAME, "speaker_audio", speaker_audio)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from comfy_api.latest import io
 
-from indextts2_core import video_timing as vt
+from ..indextts2_core import video_timing as vt
 
 from . import comfy_models as cm
 from .types import CATEGORY, audio_parts

@@ -5,19 +5,21 @@ exact lengths, and errors that name the node and the input."""
 
 from __future__ import annotations
 
+import importlib
 import sys
 from types import SimpleNamespace
 
 import pytest
 import torch
 
-from indextts2_core import pipeline
 from test_nodes_comfy_stub import load_pack, node_list
 
 
 @pytest.fixture
 def env(monkeypatch, tmp_path):
     pack = load_pack(monkeypatch, tmp_path / "models")
+    # inside ComfyUI the core is the pack's sub-package (relative imports): patch that copy
+    pipeline = importlib.import_module(pack.__name__ + ".indextts2_core.pipeline")
     nodes = {n.define_schema().node_id: n for n in node_list(pack)}
     cm = sys.modules[pack.__name__ + ".nodes.comfy_models"]
     mm = sys.modules["comfy.model_management"]
@@ -53,7 +55,8 @@ def env(monkeypatch, tmp_path):
     models = SimpleNamespace(**{n: torch.nn.Linear(1, 1) for n in cm.STAGE_MODULES}, t2e=None, tokenizer=None,
                              emotion="matrices", w2v_features=None, config=SimpleNamespace(s2mel=SimpleNamespace(mel="mel")))
     model = cm.wrap_models(models, "x", torch.device("cpu"), torch.device("cpu"))
-    return SimpleNamespace(nodes=nodes, calls=calls, model=model, speaker=speaker, mm=mm, cm=cm,
+    return SimpleNamespace(nodes=nodes, calls=calls, model=model, speaker=speaker, mm=mm, cm=cm, pipeline=pipeline,
+                           pack=pack,
                            bars=sys.modules["comfy.utils"].ProgressBar.instances)
 
 
@@ -150,14 +153,16 @@ def test_core_errors_are_prefixed_with_the_node(env):
 
 
 def test_loader_downloads_only_when_asked(env, monkeypatch, tmp_path):
-    import indextts2_core.download as dl
+    pipeline = env.pipeline
+    dl = importlib.import_module(env.pack.__name__ + ".indextts2_core.download")
+    model_files = importlib.import_module(env.pack.__name__ + ".indextts2_core.model_files")
 
     loaded, fetched = [], []
     monkeypatch.setattr(pipeline, "load_models", lambda paths, device, dtype, load_t2e: loaded.append(
         (paths.root, str(device), dtype, load_t2e)) or SimpleNamespace(
         **{n: torch.nn.Linear(1, 1) for n in env.cm.STAGE_MODULES}, t2e=None))
     monkeypatch.setattr(dl, "download_models", lambda root, include_t2e, progress: fetched.append(root) or
-                        __import__("indextts2_core.model_files", fromlist=["x"]).ModelPaths.locate(root))
+                        model_files.ModelPaths.locate(root))
     loader = env.nodes["IndexTTS2Loader"]
     out = loader.execute("models/indextts2", "auto", "auto", False, False)[0]
     assert fetched == [] and loaded[-1][1:] == ("cpu", "fp32", False)
