@@ -112,10 +112,15 @@ def _wetextprocessing(lang: str, cache_dir: Path | None) -> Callable[[str], str]
     options = dict(remove_interjections=False, remove_erhua=False, overwrite_cache=False)
     if not (folder / "zh_tn_tagger.fst").is_file() or not (folder / "zh_tn_verbalizer.fst").is_file():
         log.info("compiling the WeTextProcessing Chinese grammar into %s (once, ~10 s)", folder)
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        # Build in a private folder and move it into place, so concurrent first runs never read
-        # a half-written FST.
-        tmp = Path(tempfile.mkdtemp(prefix=".build-", dir=folder.parent))
+        try:
+            folder.parent.mkdir(parents=True, exist_ok=True)
+            # Build in a private folder and move it into place, so concurrent first runs never
+            # read a half-written FST.
+            tmp = Path(tempfile.mkdtemp(prefix=".build-", dir=folder.parent))
+        except OSError as e:  # read-only cache location: build for this process only
+            log.warning("cannot write the grammar cache %s (%s); building in memory", folder, e)
+            with tempfile.TemporaryDirectory() as scratch:
+                return ZhNormalizer(cache_dir=scratch, **options).normalize
         try:
             ZhNormalizer(cache_dir=str(tmp), **options)
             try:

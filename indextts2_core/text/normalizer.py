@@ -62,7 +62,7 @@ _PUNCT_ZH_RE = _alternation(PUNCTUATION_ZH)
 
 
 def placeholder_tag(i: int) -> str:
-    """a, b, …, z, aa, ab, … (letters only, so TN grammars pass them through)."""
+    """a, b, …, z, aa, ab, …: placeholder tags made of letters only."""
     tag = ""
     i += 1
     while i > 0:
@@ -195,7 +195,8 @@ class TextNormalizer:
     # -- protection helpers ------------------------------------------------------------------
     @staticmethod
     def _protect(pattern: re.Pattern, text: str, template: str) -> tuple[str, list[tuple[str, str]]]:
-        """Replace each distinct match (longest first) by a letters-only placeholder."""
+        """Replace each distinct match (longest first) by a placeholder without digits, which the
+        TN grammars pass through unchanged and which no protection pattern matches again."""
         spans = []
         for i, match in enumerate(_unique_longest_first([m.group(0) for m in pattern.finditer(text)])):
             placeholder = template.format(placeholder_tag(i))

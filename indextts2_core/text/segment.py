@@ -9,6 +9,7 @@ longer than 2 pieces; over-long runs are hard-cut every `max_tokens` pieces (whi
 from __future__ import annotations
 
 import logging
+import numbers
 
 log = logging.getLogger(__name__)
 
@@ -20,12 +21,15 @@ APOSTROPHES = frozenset({"'", "▁'"})
 
 def split_segments(pieces: list[str], max_tokens: int = 120, quick_streaming_tokens: int = 0) -> list[list[str]]:
     """Split `pieces` into segments of at most `max_tokens` pieces, the official way."""
-    if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
+    if not _is_int(max_tokens) or max_tokens < 1:
         raise ValueError(f"max_tokens must be a positive integer, got {max_tokens!r}")
-    if isinstance(quick_streaming_tokens, bool) or not isinstance(quick_streaming_tokens, int) \
-            or quick_streaming_tokens < 0:
+    if not _is_int(quick_streaming_tokens) or quick_streaming_tokens < 0:
         raise ValueError(f"quick_streaming_tokens must be a non-negative integer, got {quick_streaming_tokens!r}")
-    return _split(list(pieces), SENTENCE_ENDS, max_tokens, quick_streaming_tokens)
+    return _split(list(pieces), SENTENCE_ENDS, int(max_tokens), int(quick_streaming_tokens))
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 def _split(pieces: list[str], stops: frozenset, limit: int, quick: int) -> list[list[str]]:
