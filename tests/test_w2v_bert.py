@@ -81,7 +81,7 @@ def test_padding_is_masked(tiny):
         masked = enc(padded, mask)
         unmasked = enc(padded)
     assert masked.shape == (1, 13, H)  # padded rows stay in the output
-    torch.testing.assert_close(masked[:, :9], single, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(masked[:, :9], single, atol=1e-4, rtol=1e-4)  # 4.5x: additive mask noise
     assert (unmasked[:, :9] - single).abs().max() > 1e-3  # the mask really changes the result
 
 

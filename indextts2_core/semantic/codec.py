@@ -89,7 +89,7 @@ class FactorizedVQ(nn.Module):
         b, k, t = z_e.shape
         e = F.normalize(z_e.transpose(1, 2).reshape(b * t, k))
         c = F.normalize(self.codebook.weight)
-        # squared distance between unit vectors = 2 - 2 cos; this form matches the reference rounding
+        # squared distance of unit vectors (= 2 - 2 cos), the factorised-VQ form, so near-ties round alike
         dist = e.pow(2).sum(1, keepdim=True) - 2 * e @ c.t() + c.pow(2).sum(1, keepdim=True).t()
         return dist.neg().argmax(dim=1).view(b, t)
 

@@ -102,8 +102,8 @@ class SemanticEncoder(nn.Module):
             raise ValueError(f"w2v-BERT: input_features must be [B, T, {p}] with B, T > 0, got {list(x.shape)}")
         if not torch.isfinite(x).all():
             raise ValueError("w2v-BERT: input_features contain NaN or Inf")
-        param = self.mean
-        x = x.to(device=param.device, dtype=next(self.model.parameters()).dtype)
+        device = self.mean.device
+        x = x.to(device=device, dtype=next(self.model.parameters()).dtype)
         if mask is None:
             return x, None
         if not isinstance(mask, torch.Tensor) or mask.shape != x.shape[:2]:
@@ -115,7 +115,7 @@ class SemanticEncoder(nn.Module):
             raise ValueError("w2v-BERT: attention_mask must hold only 0 and 1")
         if not mask.bool().any(dim=1).all():
             raise ValueError("w2v-BERT: every batch row needs at least one unmasked frame")
-        return x, mask.to(device=param.device, dtype=torch.long)
+        return x, mask.to(device=device, dtype=torch.long)
 
 
 def _check_loading_info(info: dict, source: str) -> None:
