@@ -1,0 +1,86 @@
+"""Shared, once-per-session helpers for the tests that need real (random-weight) model files: the
+public e2e kit copied to a temporary folder and materialised (~850 MB, seconds), its models loaded
+once, and the same files rearranged into the pack layout with symlinks.
+
+Import the fixtures into a test module (`from e2e_fixtures import e2e_kit, e2e_models`); the
+materialisation and the loaded models are cached in this module, so every module shares them.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import E2E_KIT, SHARED, need
+
+_STATE: dict = {}
+
+
+def materialize(tmp_root: Path) -> Path:
+    """Copy the kit without checkpoints into tmp_root/kit and write its checkpoints there."""
+    src = need(E2E_KIT)
+    script = need(SHARED / "parity" / "materialize_kit.py")
+    kit = tmp_root / "kit"
+    shutil.copytree(src, kit, ignore=shutil.ignore_patterns("checkpoints"))
+    for p in kit.rglob("*"):
+        p.chmod(p.stat().st_mode | 0o200)  # the shared copy is read-only
+    kit.chmod(kit.stat().st_mode | 0o200)
+    subprocess.run([sys.executable, str(script), str(kit)], check=True, capture_output=True, text=True)
+    return kit
+
+
+def pack_layout(checkpoints: Path, root: Path) -> Path:
+    """The official-layout files of `checkpoints` as a pack-layout models folder (symlinks)."""
+    ext = checkpoints / "hf_cache"
+    links = {
+        "IndexTTS-2": [checkpoints / n for n in ("config.yaml", "gpt.pth", "s2mel.pth", "bpe.model",
+                                                  "wav2vec2bert_stats.pt", "feat1.pt", "feat2.pt")],
+        "w2v-bert-2.0": sorted((ext / "w2v-bert-2.0").iterdir()),
+        "campplus": [ext / "campplus_cn_common.bin"],
+        "bigvgan_v2_22khz_80band_256x": sorted((ext / "bigvgan").iterdir()),
+    }
+    for folder, files in links.items():
+        (root / folder).mkdir(parents=True, exist_ok=True)
+        for f in files:
+            (root / folder / f.name).symlink_to(f)
+    (root / "MaskGCT" / "semantic_codec").mkdir(parents=True)
+    (root / "MaskGCT" / "semantic_codec" / "model.safetensors").symlink_to(ext / "semantic_codec_model.safetensors")
+    return root
+
+
+@pytest.fixture(scope="session")
+def e2e_kit(tmp_path_factory) -> Path:
+    """A materialised copy of the public e2e kit (its `checkpoints/` is an official model folder)."""
+    if "kit" not in _STATE:
+        _STATE["kit"] = materialize(tmp_path_factory.mktemp("e2e"))
+    return _STATE["kit"]
+
+
+@pytest.fixture(scope="session")
+def e2e_pack(e2e_kit, tmp_path_factory) -> Path:
+    """The kit's model files in the pack layout (symlinks into the kit)."""
+    if "pack" not in _STATE:
+        _STATE["pack"] = pack_layout(e2e_kit / "checkpoints", tmp_path_factory.mktemp("pack") / "indextts2")
+    return _STATE["pack"]
+
+
+@pytest.fixture(scope="session")
+def e2e_models(e2e_kit):
+    """`load_models` of the kit's checkpoints on the CPU, fp32 (loaded once)."""
+    if "models" not in _STATE:
+        from indextts2_core.pipeline import load_models
+
+        _STATE["models"] = load_models(e2e_kit / "checkpoints", device="cpu", dtype="fp32")
+    return _STATE["models"]
+
+
+@pytest.fixture(scope="session")
+def e2e_audio(e2e_kit):
+    """(speaker waveform, rate), (emotion waveform, rate) of the kit."""
+    from indextts2_core.audio import load_audio
+
+    return load_audio(e2e_kit / "inputs" / "spk_prompt_22k.wav"), load_audio(e2e_kit / "inputs" / "emo_prompt_16k.wav")
