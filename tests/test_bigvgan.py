@@ -159,6 +159,15 @@ def test_load_bigvgan_roundtrip_and_strictness(tmp_path):
     mel = torch.randn(1, 80, 6)
     with torch.no_grad():
         torch.testing.assert_close(loaded(mel), model(mel), rtol=1e-5, atol=1e-6)
+    # the safetensors copy written by `download --convert-safetensors` is preferred and equivalent
+    from indextts2_core.download import convert_to_safetensors
+
+    convert_to_safetensors(tmp_path / "bigvgan" / "bigvgan_generator.pt")
+    (tmp_path / "bigvgan" / "bigvgan_generator.pt").write_bytes(b"not read any more")
+    with torch.no_grad():
+        torch.testing.assert_close(load_bigvgan(tmp_path / "bigvgan", "cpu")(mel), model(mel), rtol=1e-5, atol=1e-6)
+    (tmp_path / "bigvgan" / "bigvgan_generator.safetensors").unlink()
+    _save_official(model, tmp_path / "bigvgan", raw)
     # a transposed-conv weight norm has g of shape [in, 1, 1]
     sd = torch.load(tmp_path / "bigvgan" / "bigvgan_generator.pt")["generator"]
     assert sd["ups.0.0.weight_g"].shape == (4, 1, 1)

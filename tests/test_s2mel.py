@@ -332,6 +332,12 @@ def test_load_s2mel_roundtrip_and_strictness(tmp_path):
         torch.testing.assert_close(loaded.sample(mu[:, :4], mu[:, 4:], prompt, style, steps=2, noise=noise),
                                    model.sample(mu[:, :4], mu[:, 4:], prompt, style, steps=2, noise=noise),
                                    rtol=1e-5, atol=1e-5)
+    from indextts2_core.download import convert_to_safetensors  # nested levels joined with "/"
+
+    with torch.no_grad():
+        x = torch.randn(1, 3, 1024)
+        copy = load_s2mel(convert_to_safetensors(path), cfg, "cpu")
+        torch.testing.assert_close(copy.length_regulator(x, 5), model.length_regulator(x, 5))
     broken = _official_file(model)
     del broken["net"]["cfm"]["module.estimator.conv2.bias"]
     broken["net"]["length_regulator"]["model.12.weight"] = torch.zeros(8, 8, 3)

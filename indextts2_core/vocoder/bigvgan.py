@@ -119,11 +119,16 @@ def config_from_dict(raw: dict) -> BigVGANConfig:
 
 
 def load_bigvgan(model_dir: str | Path, device: str | torch.device = "cpu",
-                 dtype: torch.dtype = torch.float32) -> BigVGAN:
-    """Load `config.json` + `bigvgan_generator.pt` (`{"generator": state_dict}`) from `model_dir`."""
+                 dtype: torch.dtype = torch.float32, weights: str | Path | None = None) -> BigVGAN:
+    """Load `config.json` + `bigvgan_generator.pt` (`{"generator": state_dict}`) from `model_dir`.
+
+    A `bigvgan_generator.safetensors` copy next to the .pt (download --convert-safetensors) is
+    preferred; `weights` names another file explicitly."""
     model_dir = Path(model_dir)
     cfg = BigVGANConfig.from_json(model_dir / CONFIG_NAME)
-    path = model_dir / WEIGHTS_NAME
+    path = Path(weights) if weights is not None else model_dir / WEIGHTS_NAME
+    if weights is None and path.with_suffix(".safetensors").is_file():
+        path = path.with_suffix(".safetensors")
     sd = select(read_checkpoint(path), "generator", source=str(path))
     with torch.device("meta"):
         model = BigVGAN(cfg)
