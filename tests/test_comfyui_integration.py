@@ -51,21 +51,22 @@ def _post(url: str, body: dict):
         return json.loads(data) if data else None
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
+def start_server(base: Path, with_models: bool):
+    """Start ComfyUI (CPU) with the pack linked in under `base`; returns (process, url)."""
     comfy_dir = os.environ.get("COMFYUI_DIR")
     if not comfy_dir:
         pytest.skip("COMFYUI_DIR is not set (a checkout of Comfy-Org/ComfyUI a125cd84)")
-    e2e = pytest.importorskip("e2e_fixtures", reason="tests/e2e_fixtures.py (kit materialisation) is missing")
-    base = tmp_path_factory.mktemp("comfyui")
     (base / "custom_nodes").mkdir()
     (base / "custom_nodes" / PACK).symlink_to(ROOT)
-    kit = e2e.materialize(base)
-    e2e.pack_layout(kit / "checkpoints", base / "models" / "indextts2")
-    for sub in ("input", "output", "user/default"):
+    for sub in ("input", "output", "user/default", "models/indextts2"):
         (base / sub).mkdir(parents=True, exist_ok=True)
-    shutil.copy(kit / "inputs" / "spk_prompt_22k.wav", base / "input" / VOICE)
-    shutil.copy(kit / "inputs" / "emo_prompt_16k.wav", base / "input" / OTHER_VOICE)
+    if with_models:
+        e2e = pytest.importorskip("e2e_fixtures", reason="tests/e2e_fixtures.py (kit materialisation) is missing")
+        kit = e2e.materialize(base)
+        (base / "models" / "indextts2").rmdir()
+        e2e.pack_layout(kit / "checkpoints", base / "models" / "indextts2")
+        shutil.copy(kit / "inputs" / "spk_prompt_22k.wav", base / "input" / VOICE)
+        shutil.copy(kit / "inputs" / "emo_prompt_16k.wav", base / "input" / OTHER_VOICE)
     (base / "user/default/comfy.settings.json").write_text('{"Comfy.TutorialCompleted": true}')
     (base / "extra.yaml").write_text(f"indextts2_test:\n  base_path: {base}\n  custom_nodes: custom_nodes\n"
                                      f"  indextts2: models/indextts2\n")
@@ -76,24 +77,36 @@ def server(tmp_path_factory):
          str(port), "--disable-api-nodes", "--extra-model-paths-config", str(base / "extra.yaml"),
          "--input-directory", str(base / "input"), "--output-directory", str(base / "output"),
          "--user-directory", str(base / "user")], cwd=comfy_dir, stdout=log, stderr=subprocess.STDOUT)
+    log.close()
     url = f"http://127.0.0.1:{port}"
+    for _ in range(120):
+        if proc.poll() is not None:
+            pytest.fail("ComfyUI exited: " + (base / "server.log").read_text()[-3000:])
+        try:
+            _get(url + "/system_stats")
+            return proc, url
+        except OSError:
+            time.sleep(0.5)
+    stop_server(proc)
+    pytest.fail("ComfyUI did not answer /system_stats in 60 s")
+
+
+def stop_server(proc) -> None:
+    proc.terminate()
     try:
-        for _ in range(120):
-            if proc.poll() is not None:
-                pytest.fail("ComfyUI exited: " + (base / "server.log").read_text()[-3000:])
-            try:
-                _get(url + "/system_stats")
-                break
-            except OSError:
-                time.sleep(0.5)
+        proc.wait(20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    base = tmp_path_factory.mktemp("comfyui")
+    proc, url = start_server(base, with_models=True)
+    try:
         yield {"url": url, "base": base, "log": base / "server.log"}
     finally:
-        proc.terminate()
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+        stop_server(proc)
 
 
 def test_pack_imports_and_every_node_is_registered(server, monkeypatch, tmp_path):
