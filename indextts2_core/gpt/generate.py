@@ -244,7 +244,7 @@ class GenerationResult:
     target_tokens: int | None = None
 
 
-@torch.inference_mode()
+@torch.no_grad()  # not inference_mode: the returned codes must be usable in ordinary tensor code
 def generate_codes(model: UnifiedVoice, conds: torch.Tensor, text_ids: torch.Tensor,
                    settings: DecodingSettings | None = None, target_tokens: int | None = None,
                    generator: torch.Generator | None = None, progress=None, *,
