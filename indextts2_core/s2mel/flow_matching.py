@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import math
+import numbers
 from typing import Callable
 
 import torch
@@ -35,7 +36,7 @@ def _check_finite(name: str, x: torch.Tensor) -> None:
 def validate(mu: torch.Tensor, prompt_mel: torch.Tensor, style: torch.Tensor, steps: int, cfg_rate: float,
              noise: torch.Tensor | None, in_channels: int | None = None) -> None:
     """Raise ValueError naming the first bad argument of `sample`."""
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps <= 0:
+    if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps <= 0:
         raise ValueError(f"flow matching: steps must be a positive integer, got {steps!r}")
     if isinstance(cfg_rate, bool) or not isinstance(cfg_rate, (int, float)) or not math.isfinite(cfg_rate):
         raise ValueError(f"flow matching: cfg_rate must be a finite number, got {cfg_rate!r}")
@@ -92,14 +93,16 @@ def sample(estimator: nn.Module, mu: torch.Tensor, prompt_mel: torch.Tensor, sty
     mels, plen = prompt_mel.shape[1], prompt_mel.shape[2]
     device = mu.device
     dtype = _model_dtype(estimator, mu.dtype)
-    if noise is None:
-        noise = torch.randn((b, mels, total), generator=generator, device=device, dtype=torch.float32)
+    if noise is None:  # on the generator's device (official: the compute device), then moved
+        where = generator.device if generator is not None else device
+        noise = torch.randn((b, mels, total), generator=generator, device=where, dtype=torch.float32)
     x = noise.to(device=device, dtype=torch.float32).clone()
     x[:, :, :plen] = 0  # noise is drawn over the whole length, then the prompt region is cleared
     prompt_x = torch.zeros((b, mels, total), device=device, dtype=dtype)
     prompt_x[:, :, :plen] = prompt_mel.to(device=device, dtype=dtype)
     mu, style = mu.to(device=device, dtype=dtype), style.to(device=device, dtype=dtype)
 
+    steps = int(steps)
     t_span = torch.linspace(0, 1, steps + 1, device=device, dtype=torch.float32)
     t = t_span[0]
     for step in range(1, steps + 1):
