@@ -1,0 +1,42 @@
+"""The node chain on the public e2e kit's random-weight models in the pack layout, through the
+ComfyUI stand-in (no ComfyUI needed): Load → Speaker → Emotion(vector) → T2S (target seconds) →
+S2M → Vocoder gives AUDIO of exactly the requested length; Speak agrees on the length."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+import torch
+
+from test_nodes_comfy_stub import load_pack, node_list
+
+e2e_fixtures = pytest.importorskip("e2e_fixtures", reason="tests/e2e_fixtures.py (kit materialisation) is missing")
+e2e_kit, e2e_pack = e2e_fixtures.e2e_kit, e2e_fixtures.e2e_pack
+
+
+@pytest.mark.slow
+def test_node_chain_on_kit_models(e2e_pack, e2e_kit, monkeypatch):
+    import soundfile as sf
+
+    pack = load_pack(monkeypatch, e2e_pack.parent)  # models_dir/indextts2 = the pack-layout folder
+    n = {c.define_schema().node_id: c for c in node_list(pack)}
+    model = n["IndexTTS2Loader"].execute("models/indextts2", "auto", "auto", False, False)[0]
+    wav, rate = sf.read(e2e_kit / "inputs" / "spk_prompt_22k.wav", dtype="float32")
+    audio = {"waveform": torch.from_numpy(wav).reshape(1, 1, -1), "sample_rate": rate}
+    speaker = n["IndexTTS2EncodeSpeaker"].execute(model, audio)[0]
+    emotion = n["IndexTTS2EmotionFromVector"].execute(model, speaker, 0.6, False, happy=0.3, sad=0.1,
+                                                       surprised=0.25, calm=0.15)[0]
+    sem, tokens = n["IndexTTS2T2SGenerate"].execute(
+        model, speaker, "The 3 little robots sang 27 songs today.", emotion=emotion, duration_mode="target seconds",
+        target_tokens=1, target_seconds=1.2, do_sample=True, temperature=0.8, top_p=0.8, top_k=1, num_beams=1,
+        repetition_penalty=1.0, length_penalty=0.0, max_mel_tokens=48, max_text_tokens_per_segment=120, seed=0).args
+    assert tokens == 60
+    mel = n["IndexTTS2S2M"].execute(model, sem, speaker, 3, 0.7, "auto", 5.0, 1, 0)[0]
+    out = n["IndexTTS2Vocoder"].execute(model, mel, 200)[0]
+    assert out["sample_rate"] == 22050 and out["waveform"].shape == (1, 1, 26460)  # 1.2 s exactly
+    assert torch.isfinite(out["waveform"]).all() and out["waveform"].abs().max() > 0
+    mm = sys.modules["comfy.model_management"]
+    assert len(mm.loads) >= 4  # one load per stage, right before use
+    spoken = n["IndexTTS2Speak"].execute(model, audio, "The 3 little robots sang 27 songs today.", 1.0, 0.5, 200, 0)[0]
+    assert spoken["waveform"].shape == (1, 1, 11025)
