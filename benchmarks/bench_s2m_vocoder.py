@@ -58,7 +58,8 @@ def run_once(s2mel, vocoder, cfg, args, device, dtype):
     mels, style_dim = cfg.s2mel.dit.in_channels, cfg.s2mel.style_dim
     rand = lambda *shape: torch.randn(*shape, generator=g, device=device).to(dtype)  # noqa: E731
     code_emb, latent = rand(1, codes, GPT_LAYER_SIZES[-1]), rand(1, codes, GPT_LAYER_SIZES[0])
-    s_ref, ref_mel, style = rand(1, seconds_to_codes(args.prompt_seconds), GPT_LAYER_SIZES[-1]), rand(1, mels, prompt), rand(1, style_dim)
+    s_ref = rand(1, seconds_to_codes(args.prompt_seconds), GPT_LAYER_SIZES[-1])  # prompt codes' features
+    ref_mel, style = rand(1, mels, prompt), rand(1, style_dim)
 
     with torch.inference_mode():
         prompt_cond, t_prompt = timed(lambda: s2mel.length_regulator(s_ref, prompt), device)

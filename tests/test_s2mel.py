@@ -13,7 +13,7 @@ from indextts2_core.config import (DiTConfig, LengthRegulatorConfig, MelConfig, 
                                    WaveNetConfig)
 from indextts2_core.durations import frames_for_codes
 from indextts2_core.s2mel import flow_matching
-from indextts2_core.s2mel.dit import DiT, apply_rope, ffn_width, rope_angles
+from indextts2_core.s2mel.dit import apply_rope, ffn_width, rope_angles
 from indextts2_core.s2mel.length_regulator import LengthRegulator
 from indextts2_core.s2mel.model import (CFM_SKIP, LENGTH_REGULATOR_SKIP, GPT_LAYER_SIZES, S2Mel,
                                         load_s2mel)
@@ -311,7 +311,8 @@ def _official_file(model: S2Mel) -> dict:
     cfm.update({"estimator.input_pos": torch.arange(16384), "estimator.t_embedder.freqs": torch.ones(128),
                 "estimator.t_embedder2.freqs": torch.ones(128),
                 "estimator.x_embedder.weight_g": torch.ones(hidden, 1),
-                "estimator.x_embedder.weight_v": torch.ones(hidden, MELS), "estimator.x_embedder.bias": torch.ones(hidden),
+                "estimator.x_embedder.weight_v": torch.ones(hidden, MELS),
+                "estimator.x_embedder.bias": torch.ones(hidden),
                 "estimator.cond_embedder.weight": torch.ones(1024, hidden),
                 "estimator.content_mask_embedder.weight": torch.ones(1, hidden)})
     lr = dict(model.length_regulator.state_dict(), **{"embedding.weight": torch.ones(2048, 8),

@@ -7,7 +7,6 @@ import shutil
 import subprocess
 import sys
 
-import pytest
 import torch
 
 from conftest import PUBLIC_KIT, SHARED, need

@@ -14,15 +14,12 @@ Shape legend:
 
 from __future__ import annotations
 
-import logging
 import math
 import numbers
 from typing import Callable
 
 import torch
 from torch import nn
-
-log = logging.getLogger(__name__)
 
 DEFAULT_STEPS = 25  # official n_timesteps
 DEFAULT_CFG_RATE = 0.7  # official inference_cfg_rate

@@ -16,7 +16,6 @@ Shape legend:
 from __future__ import annotations
 
 import json
-import logging
 import tempfile
 from pathlib import Path
 
@@ -26,8 +25,6 @@ from torch import nn
 from ..checkpoints import load_strict, read_checkpoint, select
 from ..config import BigVGANConfig, IndexTTS2Config
 from .activations import make_activation
-
-log = logging.getLogger(__name__)
 
 CONFIG_NAME = "config.json"  # file names of the hub repo nvidia/bigvgan_v2_22khz_80band_256x
 WEIGHTS_NAME = "bigvgan_generator.pt"
