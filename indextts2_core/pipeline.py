@@ -226,13 +226,21 @@ def _module_device(module) -> torch.device:
 
 
 # ---- prompts ----------------------------------------------------------------------------------
-def _check_prompt(waveform, sample_rate, what: str) -> None:
+def check_prompt_audio(waveform, sample_rate, what: str) -> None:
+    """ValueError unless `waveform` is a usable prompt (finite, not silent, >= MIN_PROMPT_SECONDS)."""
     from .audio import to_mono, validate_waveform
+    from .audio.io import check_sample_rate
 
     if waveform is None:
         raise ValueError(f"{what}: no audio given")
-    validate_waveform(to_mono(waveform) if isinstance(waveform, torch.Tensor) else waveform, sample_rate, what,
-                      min_seconds=MIN_PROMPT_SECONDS)
+    if not isinstance(waveform, torch.Tensor):
+        raise ValueError(f"{what}: expected a waveform tensor, got {type(waveform).__name__}")
+    mono = to_mono(waveform)
+    seconds = mono.shape[-1] / check_sample_rate(sample_rate, what)
+    if seconds < MIN_PROMPT_SECONDS:
+        raise ValueError(f"{what} is too short: {seconds:.3f} s; at least {MIN_PROMPT_SECONDS} s is needed "
+                         "(3-15 s of clean speech works best)")
+    validate_waveform(mono, sample_rate, what)
 
 
 def _semantic_features(semantic, audio_16k: torch.Tensor, w2v_features=None) -> torch.Tensor:
@@ -254,7 +262,7 @@ def encode_speaker(semantic, codec, campplus, s2mel, waveform: torch.Tensor, sam
     from .audio import campplus_features, mel_spectrogram, prepare_emotion_prompt, prepare_speaker_prompt
     from .prompt_cache import audio_key
 
-    _check_prompt(waveform, sample_rate, "speaker audio")
+    check_prompt_audio(waveform, sample_rate, "speaker audio")
     if mel_config is None:
         from .config import MelConfig
 
@@ -290,7 +298,7 @@ def emotion_from_audio(semantic, waveform: torch.Tensor, sample_rate: int, alpha
     from .prompt_cache import audio_key
 
     alpha = _finite(alpha, "emotion alpha")
-    _check_prompt(waveform, sample_rate, "emotion audio")
+    check_prompt_audio(waveform, sample_rate, "emotion audio")
     key = f"emotion:{audio_key(waveform, sample_rate)}:{id(semantic)}"
     emb = _cached(cache, key, lambda: _semantic_features(semantic, prepare_emotion_prompt(waveform, sample_rate),
                                                          w2v_features))
@@ -384,10 +392,11 @@ def generate_semantic(gpt, speaker: SpeakerPrompt, emotion: EmotionSpec | None, 
         with _gpt_autocast(gpt):
             res = generate_codes(gpt, cond.conds, ids, settings, target_tokens=target_tokens, generator=generator,
                                  progress=progress)
-        if res.codes.shape[-1] == 0:
-            raise RuntimeError("the GPT produced no semantic codes for a segment (stop token first)")
-        with _gpt_autocast(gpt):
-            latent = gpt.latents(cond.conds, ids, res.codes)
+        if res.codes.shape[-1] == 0:  # stop token first: nothing to say for this segment
+            latent = torch.zeros(1, 0, cond.conds.shape[-1])
+        else:
+            with _gpt_autocast(gpt):
+                latent = gpt.latents(cond.conds, ids, res.codes)
     if not res.stopped:
         log.warning("segment reached max_mel_tokens=%d without a stop token; all codes kept",
                     settings.max_mel_tokens)
@@ -586,21 +595,26 @@ def synthesize(models: IndexTTS2Models, text: str, speaker_audio: torch.Tensor, 
                                 generator=generator, progress=token_progress, conditioning=cond)
         _sync(dev)
         seg_t["gpt"] = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        mel = synthesize_mel(models.s2mel, models.codec, speaker, sem, target_frames=frames, steps=cfm_steps,
-                             cfg_rate=cfg_rate, noise=None if cfm_noise is None else cfm_noise[i],
-                             generator=generator, progress=cfm_progress)
-        _sync(dev)
-        seg_t["s2mel"] = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        wav = vocode(models.vocoder, mel.mel).cpu()
-        seg_t["vocoder"] = time.perf_counter() - t0
-        if exact is not None:
-            wav = wav[:, :exact]
-        if pieces and silence.shape[-1]:
+        if sem.codes.shape[-1] == 0:
+            log.warning("segment %d: the GPT stopped before any code; the segment is left out", i + 1)
+            mel, wav = MelResult(torch.zeros(1, models.s2mel.mel_bins, 0), 0), torch.zeros(1, 0)
+        else:
+            t0 = time.perf_counter()
+            mel = synthesize_mel(models.s2mel, models.codec, speaker, sem, target_frames=frames, steps=cfm_steps,
+                                 cfg_rate=cfg_rate, noise=None if cfm_noise is None else cfm_noise[i],
+                                 generator=generator, progress=cfm_progress)
+            _sync(dev)
+            seg_t["s2mel"] = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            wav = vocode(models.vocoder, mel.mel).cpu()
+            seg_t["vocoder"] = time.perf_counter() - t0
+            if exact is not None:
+                wav = wav[:, :exact]
+        if pieces and silence.shape[-1] and wav.shape[-1]:
             pieces.append(silence)
             start += silence.shape[-1]
-        pieces.append(wav)
+        if wav.shape[-1]:
+            pieces.append(wav)
         infos.append(SegmentInfo(i, tuple(ids), sem.codes.cpu(), sem.generated.cpu(), sem.stopped, mel.frames,
                                  start, wav.shape[-1], seg_t, mel.mel.cpu() if keep_mels else None))
         start += wav.shape[-1]
@@ -612,6 +626,9 @@ def synthesize(models: IndexTTS2Models, text: str, speaker_audio: torch.Tensor, 
         del sem, mel  # keep memory bounded by one segment
         if segment_progress is not None:
             segment_progress(i + 1, len(segments))
+    if not pieces:
+        raise RuntimeError("the model produced no speech for this text (stop token at the first step of every "
+                           "segment); try another seed or other decoding settings")
     waveform = torch.cat(pieces, dim=-1).float()
     return SynthesisResult(waveform, SAMPLE_RATE, tuple(infos), cond.emovec.float().cpu(), timings)
 

@@ -1,0 +1,188 @@
+"""Command line: `python -m indextts2_core {speak,download} ...`.
+
+    speak     text (+ speaker voice, optional emotion) -> 16-bit PCM WAV at 22.05 kHz
+    download  fetch the model files into a models folder (huggingface_hub; only when run)
+
+Progress goes to stderr; the output file is written to a temporary name and renamed at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import sys
+import time
+from pathlib import Path
+
+log = logging.getLogger("indextts2_core")
+
+
+def _floats(text: str) -> list[float]:
+    try:
+        return [float(v) for v in text.replace(" ", "").split(",") if v]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="python -m indextts2_core", description=__doc__.splitlines()[0])
+    ap.add_argument("-v", "--verbose", action="store_true", help="log every step")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+
+    sp = sub.add_parser("speak", help="synthesise speech to a WAV file")
+    sp.add_argument("--models", required=True, type=Path,
+                    help="models folder: an IndexTTS-2 download with hf_cache/ (official) or models/indextts2 (pack)")
+    txt = sp.add_mutually_exclusive_group(required=True)
+    txt.add_argument("--text")
+    txt.add_argument("--text-file", type=Path, help="UTF-8 text file")
+    sp.add_argument("--speaker", required=True, type=Path, help="voice to clone (WAV/FLAC/OGG; first 15 s used)")
+    emo = sp.add_mutually_exclusive_group()
+    emo.add_argument("--emotion-audio", type=Path, help="emotion reference audio")
+    emo.add_argument("--emotion-vector", type=_floats, metavar="V1,...,V8",
+                     help="8 weights: happy, angry, sad, afraid, disgusted, melancholic, surprised, calm")
+    emo.add_argument("--emotion-text", nargs="?", const=True, metavar="TEXT",
+                     help="emotion from text by the Qwen model (without TEXT: the text itself)")
+    sp.add_argument("--emotion-alpha", type=float, default=1.0,
+                    help="emotion strength (audio blend, or vector/text scale; default 1.0)")
+    sp.add_argument("--normalize-emotion", action="store_true", help="web-UI normalisation of --emotion-vector")
+    sp.add_argument("--random-emotion", action="store_true", help="random emotion prototypes (vector/text)")
+    dur = sp.add_mutually_exclusive_group()
+    dur.add_argument("--seconds", type=float, help="exact speech duration in seconds (silences excluded)")
+    dur.add_argument("--tokens", type=int, help="semantic codes per segment (50 per second)")
+    sp.add_argument("--seed", type=int, default=None)
+    sp.add_argument("--device", default=None, help="cpu, cuda, cuda:N, mps (default: cuda if available)")
+    sp.add_argument("--dtype", default="fp32", choices=["fp32", "fp16", "bf16"], help="GPT precision")
+    sp.add_argument("--steps", type=int, default=25, help="flow-matching steps (default 25)")
+    sp.add_argument("--cfg-rate", type=float, default=0.7, help="classifier-free guidance (default 0.7)")
+    sp.add_argument("--max-segment-tokens", type=int, default=120, help="text tokens per segment (default 120)")
+    sp.add_argument("--silence-ms", type=int, default=200, help="silence between segments (default 200)")
+    g = sp.add_argument_group("decoding (official defaults)")
+    g.add_argument("--num-beams", type=int, default=3)
+    g.add_argument("--temperature", type=float, default=0.8)
+    g.add_argument("--top-k", type=int, default=30)
+    g.add_argument("--top-p", type=float, default=0.8)
+    g.add_argument("--repetition-penalty", type=float, default=10.0)
+    g.add_argument("--length-penalty", type=float, default=0.0)
+    g.add_argument("--max-mel-tokens", type=int, default=1500, help="codes per segment at most")
+    g.add_argument("--greedy", action="store_true", help="no sampling (deterministic)")
+    sp.add_argument("--out", required=True, type=Path, help="output .wav")
+
+    dl = sub.add_parser("download", help="download the model files (IndexTeam/IndexTTS-2 and the four helpers)")
+    dl.add_argument("--models", required=True, type=Path, help="target folder (pack layout unless it is official)")
+    dl.add_argument("--no-t2e", action="store_true", help="skip the Qwen emotion-from-text model (1.2 GB)")
+    dl.add_argument("--convert-safetensors", action="store_true",
+                    help="also write .safetensors copies of the pickled checkpoints (originals kept)")
+    return ap
+
+
+class _Bars:
+    """tqdm progress bars on stderr for one kind of step (tokens, CFM steps)."""
+
+    def __init__(self, desc: str):
+        self.desc, self.bar = desc, None
+
+    def __call__(self, i: int, total: int) -> None:
+        from tqdm import tqdm
+
+        if self.bar is None or i == 1:
+            self.close()
+            self.bar = tqdm(total=total, desc=self.desc, file=sys.stderr, leave=False, dynamic_ncols=True)
+        self.bar.update(i - self.bar.n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+def speak(args) -> int:
+    import torch
+
+    from .audio import load_audio
+    from .gpt import DecodingSettings
+    from .model_files import ModelPaths
+    from .pipeline import (check_prompt_audio, load_models, resolve_device, resolve_dtype, synthesize,
+                           write_wav)
+
+    text = args.text if args.text is not None else _read_text(args.text_file)
+    if not text.strip():
+        raise ValueError("text is empty")
+    if args.out.is_dir():
+        raise ValueError(f"--out {args.out} is a directory; give a .wav file name")
+    device = resolve_device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    dtype = resolve_dtype(args.dtype)
+    speaker, speaker_rate = load_audio(args.speaker)
+    check_prompt_audio(speaker, speaker_rate, f"speaker audio {args.speaker}")
+    kwargs = {}
+    if args.emotion_audio is not None:
+        emo, emo_rate = load_audio(args.emotion_audio)
+        check_prompt_audio(emo, emo_rate, f"emotion audio {args.emotion_audio}")
+        kwargs.update(emotion_audio=emo, emotion_rate=emo_rate)
+    elif args.emotion_vector is not None:
+        kwargs.update(emotion_vector=args.emotion_vector, normalize_emotion_vector=args.normalize_emotion)
+    elif args.emotion_text is not None:
+        kwargs.update(emotion_text=text if args.emotion_text is True else args.emotion_text)
+    if args.normalize_emotion and args.emotion_vector is None:
+        raise ValueError("--normalize-emotion applies to --emotion-vector only")
+    settings = DecodingSettings(do_sample=not args.greedy, num_beams=args.num_beams, temperature=args.temperature,
+                                top_k=args.top_k, top_p=args.top_p, repetition_penalty=args.repetition_penalty,
+                                length_penalty=args.length_penalty, max_mel_tokens=args.max_mel_tokens)
+    paths = ModelPaths.locate(args.models).require(include_t2e=args.emotion_text is not None)
+
+    t0 = time.perf_counter()
+    models = load_models(paths, device, dtype, load_t2e=args.emotion_text is not None)
+    if settings.max_mel_tokens > models.gpt.max_codes:  # a small model's mel position table
+        settings = dataclasses.replace(settings, max_mel_tokens=models.gpt.max_codes)
+    load_s = time.perf_counter() - t0
+    tokens, cfm = _Bars("semantic tokens"), _Bars("flow matching")
+    try:
+        result = synthesize(models, text, speaker, speaker_rate, emotion_alpha=args.emotion_alpha,
+                            use_random=args.random_emotion, seconds=args.seconds, target_tokens=args.tokens,
+                            settings=settings, cfm_steps=args.steps, cfg_rate=args.cfg_rate,
+                            max_text_tokens_per_segment=args.max_segment_tokens,
+                            interval_silence_ms=args.silence_ms, seed=args.seed,
+                            token_progress=tokens, cfm_progress=cfm,
+                            segment_progress=lambda i, n: log.info("segment %d/%d done", i, n), **kwargs)
+    finally:
+        tokens.close()
+        cfm.close()
+    write_wav(args.out, result)
+    secs = result.waveform.shape[-1] / result.sample_rate
+    print(f"wrote {args.out}: {secs:.2f} s, {len(result.segments)} segment(s); models loaded in {load_s:.1f} s, "
+          f"synthesis {sum(result.seconds.values()):.1f} s", file=sys.stderr)
+    return 0
+
+
+def _read_text(path: Path) -> str:
+    if not path.is_file():
+        raise ValueError(f"text file not found: {path}")
+    return path.read_text(encoding="utf-8")
+
+
+def download(args) -> int:
+    from .download import download_models
+
+    paths = download_models(args.models, include_t2e=not args.no_t2e, progress=True,
+                            convert_safetensors=args.convert_safetensors)
+    print(f"model files ready in {paths.root} ({paths.layout} layout)", file=sys.stderr)
+    return 0
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, stream=sys.stderr,
+                        format="%(levelname)s %(name)s: %(message)s")
+    from .checkpoints import CheckpointError
+    from .config import ConfigError
+    from .model_files import ModelFilesError
+
+    try:
+        return speak(args) if args.cmd == "speak" else download(args)
+    except (ValueError, FileNotFoundError, ModelFilesError, CheckpointError, ConfigError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,227 @@
+"""pipeline.py on the public e2e kit's random-weight models (loaded once per session): durations,
+segments and silences, caching, determinism, emotion modes, precision, and the refusals."""
+
+from __future__ import annotations
+
+import dataclasses
+import copy
+
+import pytest
+import torch
+
+from e2e_fixtures import e2e_audio, e2e_kit, e2e_models  # noqa: F401  (fixtures)
+from indextts2_core import pipeline as pl
+from indextts2_core.gpt import DecodingSettings
+
+FAST = DecodingSettings(do_sample=False, num_beams=1, repetition_penalty=1.0, max_mel_tokens=12)
+TEXT = "The robots sang. Then they danced, and then they slept."
+KIT_TEXT = "The 3 little robots sang 27 songs today."
+
+
+@pytest.fixture(scope="module")
+def speaker(e2e_audio):  # noqa: F811
+    (wav, sr), _ = e2e_audio
+    return wav[:, : int(0.6 * sr)], sr  # short prompt: cheap w2v-BERT
+
+
+def run(models, speaker, **kw):
+    wav, sr = speaker
+    kw.setdefault("settings", FAST)
+    kw.setdefault("cfm_steps", 2)
+    return pl.synthesize(models, kw.pop("text", TEXT), wav, sr, **kw)
+
+
+def test_seconds_mode_gives_exact_samples_and_zero_gaps(e2e_models, speaker):  # noqa: F811
+    r = run(e2e_models, speaker, seconds=0.7, max_text_tokens_per_segment=8, interval_silence_ms=100, seed=3)
+    n = len(r.segments)
+    assert n >= 2
+    assert r.waveform.shape == (1, round(0.7 * 22050) + (n - 1) * 2205)
+    assert sum(s.num_samples for s in r.segments) == round(0.7 * 22050)
+    for a, b in zip(r.segments, r.segments[1:]):
+        assert b.start_sample == a.start_sample + a.num_samples + 2205
+        assert torch.all(r.waveform[0, a.start_sample + a.num_samples: b.start_sample] == 0)
+    assert r.segments[0].start_sample == 0 and r.waveform.abs().max() <= 1
+
+
+def test_target_tokens_per_segment(e2e_models, speaker):  # noqa: F811
+    r = run(e2e_models, speaker, text="The robots sang today.", target_tokens=7, seed=0)
+    (seg,) = r.segments
+    assert seg.codes.shape == (1, 7) and seg.mel_frames == int(7 * 1.72)
+    assert r.waveform.shape[-1] == int(7 * 1.72) * 256
+
+
+def test_natural_mode_caches_the_speaker(e2e_models, e2e_audio):  # noqa: F811
+    full_prompt = e2e_audio[0]  # with the kit's whole prompt the random GPT speaks before stopping
+    cache = e2e_models.cache
+    a = run(e2e_models, full_prompt, text=KIT_TEXT, seed=11)
+    hits = cache.hits
+    b = run(e2e_models, full_prompt, text=KIT_TEXT, seed=11)
+    assert cache.hits == hits + 1  # the speaker prompt was not encoded again
+    assert torch.equal(a.waveform, b.waveform)
+    (seg,) = a.segments
+    assert seg.codes.shape[-1] == 12 and not seg.stopped  # capped by max_mel_tokens
+    assert a.waveform.shape[-1] == int(12 * 1.72) * 256
+
+
+def test_sampling_follows_the_seed(e2e_models, speaker):  # noqa: F811
+    sampling = DecodingSettings(num_beams=1, top_k=0, top_p=1.0, temperature=1.5, repetition_penalty=1.0)
+    codes = [run(e2e_models, speaker, text="The robots sang.", settings=sampling, target_tokens=8, seed=s)
+             .segments[0].codes for s in (1, 1, 2)]
+    assert torch.equal(codes[0], codes[1]) and not torch.equal(codes[0], codes[2])
+
+
+def test_segment_without_codes_is_left_out(e2e_models, speaker, monkeypatch):  # noqa: F811
+    real = pl.generate_semantic
+
+    def first_segment_silent(*a, **k):
+        res = real(*a, **k)
+        if res.text_ids == first_ids:
+            return dataclasses.replace(res, codes=res.codes[:, :0], latent=res.latent[:, :0])
+        return res
+
+    first_ids = tuple(pl.text_segments(e2e_models.tokenizer, TEXT, 8)[0])
+    monkeypatch.setattr(pl, "generate_semantic", first_segment_silent)
+    r = run(e2e_models, speaker, target_tokens=4, max_text_tokens_per_segment=8, seed=0)
+    n = len(r.segments)
+    assert r.segments[0].num_samples == 0 and r.segments[0].codes.shape[-1] == 0
+    assert r.waveform.shape[-1] == (n - 1) * int(4 * 1.72) * 256 + (n - 2) * 4410  # no gap for the empty one
+    assert r.segments[1].start_sample == 0
+
+
+def test_emotion_modes(e2e_models, speaker, e2e_audio):  # noqa: F811
+    m = e2e_models
+    spk = pl.encode_speaker(m.semantic, m.codec, m.campplus, m.s2mel, *speaker, mel_config=m.config.s2mel.mel,
+                            w2v_features=m.w2v_features, cache=m.cache)
+    own = pl.gpt_conditioning(m.gpt, spk, pl.emotion_from_speaker()).emovec
+    _, (emo, emo_sr) = e2e_audio
+    audio0 = pl.gpt_conditioning(m.gpt, spk, pl.emotion_from_audio(m.semantic, emo, emo_sr, 0.0)).emovec
+    assert torch.allclose(audio0, m.gpt.emovec(spk.spk_cond_emb), atol=1e-5)  # α = 0: the speaker base
+    vec = pl.emotion_from_vector(m.emotion, spk, [0, 0, 0.5, 0, 0, 0, 0, 0], alpha=0.6)
+    assert vec.weights[2] == 0.3 and vec.rows == tuple(m.emotion.select_rows(spk.style))
+    mixed = pl.gpt_conditioning(m.gpt, spk, vec).emovec
+    assert torch.allclose(mixed, vec.mix + 0.7 * own, atol=1e-5)
+    r1 = pl.emotion_random(m.emotion, spk, [1, 0, 0, 0, 0, 0, 0, 1], seed=5)
+    assert r1.rows == pl.emotion_random(m.emotion, spk, [1, 0, 0, 0, 0, 0, 0, 1], seed=5).rows
+    assert r1.mode == "random"
+
+
+def test_bf16_gpt_other_stages_fp32(e2e_models, speaker):  # noqa: F811
+    gpt16 = copy.deepcopy(e2e_models.gpt).to(torch.bfloat16)
+    models = dataclasses.replace(e2e_models, gpt=gpt16, dtype=torch.bfloat16)
+    r = run(models, speaker, text="The robots sang today.", target_tokens=5, seed=1)
+    assert torch.isfinite(r.waveform).all() and r.waveform.shape[-1] == int(5 * 1.72) * 256
+    assert next(models.s2mel.parameters()).dtype == torch.float32
+
+
+@pytest.mark.parametrize("kw, message", [
+    ({"text": ""}, "text is empty"),
+    ({"text": "   \n\t"}, "text is empty"),
+    ({"text": "!!! ... ???"}, "no speakable content"),
+    ({"emotion_vector": [1, 0, 0, 0, 0, 0, 0, 0], "emotion_text": "sad"}, "at most one emotion source"),
+    ({"emotion_alpha": 0.5}, "emotion_alpha needs an emotion source"),
+    ({"use_random": True}, "use_random"),
+    ({"normalize_emotion_vector": True}, "normalize_emotion_vector"),
+    ({"seconds": 1.0, "target_tokens": 5}, "either seconds or target_tokens"),
+    ({"seconds": 0.001}, "too short"),
+    ({"seconds": float("nan")}, "seconds"),
+    ({"emotion_text": "I am sad"}, "Qwen"),
+    ({"cfm_noise": [torch.zeros(1)] * 9}, "cfm_noise"),
+    ({"seed": 1.5}, "seed"),
+    ({"interval_silence_ms": -1}, "interval_silence_ms"),
+    ({"cfm_steps": 0}, "cfm_steps"),
+    ({"emotion_vector": [1, 2, 3]}, "8 values"),
+])
+def test_bad_requests_are_refused(e2e_models, speaker, kw, message):  # noqa: F811
+    with pytest.raises(ValueError, match=message):
+        run(e2e_models, speaker, **kw)
+
+
+@pytest.mark.parametrize("audio, rate, message", [
+    (None, 22050, "speaker audio is required"),
+    (torch.randn(1, 2205) * 0.1, 22050, "too short: 0.100 s"),
+    (torch.zeros(1, 22050), 22050, "silent"),
+    (torch.full((1, 22050), float("nan")), 22050, "NaN"),
+])
+def test_bad_speaker_audio_is_refused(e2e_models, audio, rate, message):  # noqa: F811
+    with pytest.raises(ValueError, match=message):
+        pl.synthesize(e2e_models, TEXT, audio, rate, settings=FAST)
+
+
+def test_unknown_device_and_dtype(tmp_path):
+    with pytest.raises(ValueError, match="device"):
+        pl.resolve_device("tpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="CUDA is not available"):
+            pl.load_models(tmp_path, device="cuda")
+    with pytest.raises(ValueError, match="dtype"):
+        pl.load_models(tmp_path, dtype="int8")
+    assert pl.resolve_dtype("bf16") is torch.bfloat16 and pl.resolve_dtype(torch.float16) is torch.float16
+
+
+def test_missing_model_files_listed(tmp_path):
+    from indextts2_core.model_files import ModelFilesError
+
+    with pytest.raises(ModelFilesError, match="indextts2_core download") as e:
+        pl.load_models(tmp_path / "nothing")
+    assert "gpt.pth" in str(e.value) and "bigvgan_generator.pt" in str(e.value)
+
+
+def test_ten_minute_speaker_is_cut_to_15_seconds():
+    """The front end of encode_speaker on stand-in networks: a 10 min clip at 44.1 kHz becomes the
+    official 15 s prompt (330 750 samples at 22.05 kHz -> 1291 mel frames, 749 w2v-BERT rows)."""
+    from indextts2_core.config import MelConfig
+
+    class Semantic(torch.nn.Module):
+        def forward(self, feats, mask):
+            return torch.zeros(feats.shape[0], feats.shape[1], 1024)
+
+    class Codec:
+        def quantize(self, x):
+            return torch.zeros(x.shape[:2], dtype=torch.long), x
+
+    class S2M(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.zeros(1))
+
+        def length_regulator(self, x, frames):
+            return torch.zeros(1, frames, 8)
+
+    t = torch.arange(600 * 44100) / 44100
+    wav = (0.3 * torch.sin(2 * torch.pi * 220 * t)).unsqueeze(0)
+    mel = MelConfig(sr=22050, n_fft=1024, win_length=1024, hop_length=256, n_mels=80, fmin=0.0, fmax=None)
+    spk = pl.encode_speaker(Semantic(), Codec(), lambda f: torch.zeros(1, 192), S2M(), wav, 44100, mel_config=mel)
+    assert spk.ref_mel.shape == (1, 80, 1291) and spk.prompt_cond.shape[1] == 1291
+    assert spk.spk_cond_emb.shape[1] == 749 and spk.emo_cond_emb.shape[1] == 749
+
+
+def test_plan_durations_splits_exactly():
+    plan = pl.plan_durations([[1] * 10, [1] * 3, [1] * 7], 2.0, None)
+    samples = [p[2] for p in plan]
+    assert sum(samples) == 44100 and samples[0] > samples[2] > samples[1]
+    assert all(p[1] * 256 >= p[2] > (p[1] - 1) * 256 for p in plan)  # frames cover the samples
+    assert pl.plan_durations([[1], [2]], None, [4, 6]) == [(4, None, None), (6, None, None)]
+    with pytest.raises(ValueError, match="2 text segment"):
+        pl.plan_durations([[1], [2]], None, [4])
+
+
+def test_wav_is_written_atomically(tmp_path, monkeypatch):
+    import soundfile as sf
+
+    result = pl.SynthesisResult(torch.linspace(-1, 1, 2205).unsqueeze(0), 22050, ())
+    out = tmp_path / "out.wav"
+    pl.write_wav(out, result)
+    info = sf.info(str(out))
+    assert info.subtype == "PCM_16" and info.frames == 2205 and info.samplerate == 22050
+    data, _ = sf.read(str(out), dtype="int16")
+    assert data[0] == -32767 and data[-1] == 32767
+    before = out.read_bytes()
+
+    def broken(path, *a, **k):
+        open(path, "wb").write(b"partial")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(sf, "write", broken)
+    with pytest.raises(OSError):
+        pl.write_wav(out, result)
+    assert out.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["out.wav"]
