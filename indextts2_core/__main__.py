@@ -101,9 +101,9 @@ def speak(args) -> int:
 
     from .audio import load_audio
     from .gpt import DecodingSettings
-    from .model_files import ModelPaths
+    from .model_files import ModelPaths, load_tokenizer
     from .pipeline import (check_prompt_audio, load_models, resolve_device, resolve_dtype, synthesize,
-                           write_wav)
+                           text_segments, write_wav)
 
     text = args.text if args.text is not None else _read_text(args.text_file)
     if not text.strip():
@@ -129,6 +129,7 @@ def speak(args) -> int:
                                 top_k=args.top_k, top_p=args.top_p, repetition_penalty=args.repetition_penalty,
                                 length_penalty=args.length_penalty, max_mel_tokens=args.max_mel_tokens)
     paths = ModelPaths.locate(args.models).require(include_t2e=args.emotion_text is not None)
+    text_segments(load_tokenizer(paths.bpe), text, args.max_segment_tokens)  # refuse bad text before loading
 
     t0 = time.perf_counter()
     models = load_models(paths, device, dtype, load_t2e=args.emotion_text is not None)

@@ -1,0 +1,116 @@
+"""`python -m indextts2_core speak|download`: synthesis with the e2e kit's random-weight models in
+both layouts, exact durations, 16-bit output, and the refusals (all before any model is loaded)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import soundfile as sf
+import torch
+
+from conftest import ROOT
+from e2e_fixtures import e2e_audio, e2e_kit, e2e_pack  # noqa: F401  (fixtures)
+from indextts2_core.__main__ import main
+
+FAST = ["--steps", "2", "--greedy", "--num-beams", "1", "--repetition-penalty", "1.0", "--max-mel-tokens", "12"]
+TEXT = "The robots sang. Then they danced, and then they slept."
+
+
+@pytest.fixture(scope="module")
+def voice(e2e_audio, tmp_path_factory) -> Path:  # noqa: F811
+    (wav, sr), _ = e2e_audio
+    path = tmp_path_factory.mktemp("voice") / "voice.wav"
+    sf.write(str(path), wav[0, : int(0.6 * sr)].numpy(), sr)  # short prompt: cheap encoders
+    return path
+
+
+def test_speak_official_layout_exact_seconds(e2e_kit, voice, tmp_path):  # noqa: F811
+    out = tmp_path / "out.wav"
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    proc = subprocess.run([sys.executable, "-m", "indextts2_core", "speak", "--models", str(e2e_kit / "checkpoints"),
+                           "--text", "The robots sang today.", "--speaker", str(voice), "--seconds", "0.6",
+                           "--seed", "1", "--device", "cpu", "--out", str(out), *FAST],
+                          capture_output=True, text=True, cwd=tmp_path, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert f"wrote {out}" in proc.stderr
+    info = sf.info(str(out))
+    assert (info.samplerate, info.channels, info.subtype, info.frames) == (22050, 1, "PCM_16", round(0.6 * 22050))
+    assert [p.name for p in tmp_path.iterdir()] == ["out.wav"]  # no temporary file left
+
+
+def test_speak_pack_layout_tokens_per_segment(e2e_pack, voice, tmp_path):  # noqa: F811
+    from indextts2_core.model_files import ModelPaths, load_tokenizer
+    from indextts2_core.pipeline import text_segments
+
+    n = len(text_segments(load_tokenizer(ModelPaths.locate(e2e_pack).bpe), TEXT, 8))
+    out = tmp_path / "sub" / "speech.wav"
+    rc = main(["speak", "--models", str(e2e_pack), "--text", TEXT, "--speaker", str(voice), "--tokens", "5",
+               "--max-segment-tokens", "8", "--emotion-vector", "0,0,0.4,0,0,0,0,0.2", "--emotion-alpha", "0.8",
+               "--dtype", "bf16", "--device", "cpu", "--out", str(out), *FAST])
+    assert rc == 0 and n >= 2
+    data, sr = sf.read(str(out), dtype="int16")
+    assert sr == 22050 and len(data) == n * int(5 * 1.72) * 256 + (n - 1) * 4410
+    gap = data[int(5 * 1.72) * 256: int(5 * 1.72) * 256 + 4410]
+    assert not gap.any() and data.any()
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--text", "  \n "], "text is empty"),
+    (["--text", "!!! ???"], "no speakable content"),
+    (["--text", "Hi there.", "--device", "tpu"], "unknown device"),
+    (["--text", "Hi there.", "--normalize-emotion"], "--normalize-emotion"),
+])
+def test_bad_requests(e2e_kit, voice, tmp_path, capsys, extra, message):  # noqa: F811
+    out = tmp_path / "o.wav"
+    rc = main(["speak", "--models", str(e2e_kit / "checkpoints"), "--speaker", str(voice), "--out", str(out), *extra])
+    assert rc == 2 and message in capsys.readouterr().err and not out.exists()
+
+
+def test_bad_speaker_files(e2e_kit, tmp_path, capsys):  # noqa: F811
+    base = ["speak", "--models", str(e2e_kit / "checkpoints"), "--text", "Hi there.", "--out", str(tmp_path / "o.wav")]
+    assert main(base + ["--speaker", str(tmp_path / "missing.wav")]) == 2
+    assert "not found" in capsys.readouterr().err
+    short = tmp_path / "short.wav"
+    sf.write(str(short), (0.1 * torch.randn(2205)).numpy(), 22050)
+    assert main(base + ["--speaker", str(short)]) == 2
+    assert "too short: 0.100 s" in capsys.readouterr().err
+
+
+def test_missing_models_name_every_file_and_the_download(voice, tmp_path, capsys):
+    rc = main(["speak", "--models", str(tmp_path / "models"), "--text", "Hi.", "--speaker", str(voice),
+               "--out", str(tmp_path / "o.wav")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "gpt.pth" in err and "campplus_cn_common.bin" in err
+    assert "python -m indextts2_core download --models" in err
+
+
+@pytest.mark.parametrize("extra", [
+    ["--emotion-audio", "a.wav", "--emotion-vector", "1,0,0,0,0,0,0,0"],
+    ["--seconds", "1", "--tokens", "5"],
+    ["--emotion-vector", "happy"],
+    ["--text", "a", "--text-file", "t.txt"],
+])
+def test_contradictory_options_are_refused(extra, tmp_path, capsys):
+    argv = ["speak", "--models", "m", "--speaker", "s.wav", "--out", str(tmp_path / "o.wav")]
+    if "--text" not in extra:
+        argv += ["--text", "Hi."]
+    with pytest.raises(SystemExit) as e:
+        main(argv + extra)
+    assert e.value.code == 2 and "error" in capsys.readouterr().err
+
+
+def test_download_command(tmp_path, monkeypatch, capsys):
+    import huggingface_hub
+    from test_download import BASE, FakeHub
+
+    from conftest import OFFICIAL, need
+
+    fake = FakeHub(tmp_path, need(OFFICIAL / "config.yaml").read_text(encoding="utf-8"))
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", fake)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    assert main(["download", "--models", str(tmp_path / "models"), "--no-t2e"]) == 0
+    assert set(fake.downloads) == BASE and "pack layout" in capsys.readouterr().err
