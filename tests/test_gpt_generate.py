@@ -286,6 +286,9 @@ def test_bad_targets_and_limits(model):
         generate_codes(model, _conds(), TEXT, METHODS["greedy"], target_tokens=201)
     with pytest.raises(ValueError, match="max_mel_tokens"):
         generate_codes(model, _conds(), TEXT, DecodingSettings(max_mel_tokens=201))
+    assert METHODS["greedy"].validate(model.max_codes, target_tokens=200) is METHODS["greedy"]
+    with pytest.raises(ValueError, match="target_tokens"):
+        METHODS["greedy"].validate(model.max_codes, target_tokens=201)
     with pytest.raises(ValueError, match="duration"):
         generate_codes(model, _conds(), TEXT, METHODS["greedy"], target_seconds=-1.0)
     with pytest.raises(ValueError, match="conds"):

@@ -53,8 +53,10 @@ class DecodingSettings:
     def __post_init__(self):
         self.validate()
 
-    def validate(self, max_codes: int | None = None) -> "DecodingSettings":
-        """Raise ValueError naming the first bad parameter; `max_codes` is the model's mel table limit."""
+    def validate(self, max_codes: int | None = None, target_tokens: int | None = None) -> "DecodingSettings":
+        """Raise ValueError naming the first bad parameter. `max_codes` is the model's mel table limit
+        (`UnifiedVoice.max_codes`); with `target_tokens` (exact-length mode) the cap `max_mel_tokens`
+        does not apply and the target must fit the table instead."""
         if not isinstance(self.do_sample, bool):
             raise ValueError(f"do_sample must be True or False, got {self.do_sample!r}")
         _int(self.num_beams, "num_beams")
@@ -71,7 +73,13 @@ class DecodingSettings:
         _real(self.length_penalty, "length_penalty")
         if _int(self.max_mel_tokens, "max_mel_tokens") <= 0:
             raise ValueError(f"max_mel_tokens must be > 0, got {self.max_mel_tokens}")
-        if max_codes is not None and self.max_mel_tokens > max_codes:
+        if target_tokens is not None:
+            if isinstance(target_tokens, bool) or not isinstance(target_tokens, int) or target_tokens <= 0:
+                raise ValueError(f"target_tokens must be a positive integer, got {target_tokens!r}")
+            if max_codes is not None and target_tokens > max_codes:
+                raise ValueError(f"target_tokens {target_tokens} exceeds the mel position table of this model "
+                                 f"({max_codes} codes = gpt.max_mel_tokens)")
+        elif max_codes is not None and self.max_mel_tokens > max_codes:
             raise ValueError(f"max_mel_tokens {self.max_mel_tokens} exceeds the model's mel position table "
                              f"({max_codes} codes = gpt.max_mel_tokens)")
         return self
@@ -95,8 +103,9 @@ class KVCache:
 
     def __init__(self, layers: int, batch: int, heads: int, max_len: int, head_dim: int, device, dtype):
         shape = (batch, heads, max_len, head_dim)
-        self.k = [torch.zeros(shape, device=device, dtype=dtype) for _ in range(layers)]
-        self.v = [torch.zeros(shape, device=device, dtype=dtype) for _ in range(layers)]
+        # never read beyond what was written, so no zero fill (pages stay untouched until used)
+        self.k = [torch.empty(shape, device=device, dtype=dtype) for _ in range(layers)]
+        self.v = [torch.empty(shape, device=device, dtype=dtype) for _ in range(layers)]
         self.max_len = max_len
         self.length = 0  # positions written
 
@@ -117,13 +126,15 @@ class KVCache:
 
     def reorder(self, beam_idx: torch.Tensor) -> None:
         """Row b of the cache becomes the old row beam_idx[b] (parents of the surviving beams)."""
-        rows = torch.arange(beam_idx.numel(), device=beam_idx.device)
-        moved = (beam_idx != rows).nonzero().flatten()
-        if moved.numel() == 0:
+        parents = beam_idx.tolist() if isinstance(beam_idx, torch.Tensor) else list(beam_idx)
+        moved = [(dst, src) for dst, src in enumerate(parents) if dst != src]
+        if not moved:
             return
-        src, n = beam_idx[moved], self.length
-        for buf in self.k + self.v:  # only rows whose parent changed are copied
-            buf[moved, :, :n] = buf[src, :, :n]
+        dsts, n = {d for d, _ in moved}, self.length
+        for buf in self.k + self.v:  # only rows whose parent changed are copied, written positions only
+            saved = {s: buf[s, :, :n].clone() for _, s in moved if s in dsts}  # sources about to be overwritten
+            for dst, src in moved:
+                buf[dst, :, :n].copy_(saved.get(src, buf[src, :, :n]))
 
 
 def prefill(model: UnifiedVoice, embeds: torch.Tensor, cache: KVCache) -> torch.Tensor:
@@ -262,17 +273,8 @@ def generate_codes(model: UnifiedVoice, conds: torch.Tensor, text_ids: torch.Ten
         if target_tokens is not None:
             raise ValueError("give target_tokens or target_seconds, not both")
         target_tokens = seconds_to_codes(target_seconds)
-    if target_tokens is not None:
-        if isinstance(target_tokens, bool) or not isinstance(target_tokens, int) or target_tokens <= 0:
-            raise ValueError(f"target_tokens must be a positive integer, got {target_tokens!r}")
-        if target_tokens > model.max_codes:
-            raise ValueError(f"target_tokens {target_tokens} exceeds the mel position table of this model "
-                             f"({model.max_codes} codes = gpt.max_mel_tokens)")
-        settings.validate()
-        steps = target_tokens
-    else:
-        settings.validate(model.max_codes)
-        steps = settings.max_mel_tokens
+    settings.validate(model.max_codes, target_tokens)
+    steps = target_tokens if target_tokens is not None else settings.max_mel_tokens
     device = model.mel_head.weight.device
     if generator is not None and generator.device.type != device.type:
         raise ValueError(f"generator is on {generator.device}, the model on {device}")
@@ -375,7 +377,7 @@ def _run_beams(model, logits, cache, prompt_len, steps, settings, target, genera
         gen = gen[parent_idx]
         tokens = torch.tensor(new_tokens, device=dev)
         gen[:, step] = tokens
-        cache.reorder(parent_idx)
+        cache.reorder(parents)
         if progress is not None:
             progress(step + 1, steps)
         if done or step + 1 == steps:
