@@ -102,7 +102,7 @@ def speak(args) -> int:
     from .audio import load_audio
     from .gpt import DecodingSettings
     from .model_files import ModelPaths, load_tokenizer
-    from .pipeline import (check_prompt_audio, load_models, resolve_device, resolve_dtype, synthesize,
+    from .pipeline import (_emotion_choice, check_prompt_audio, load_models, resolve_device, resolve_dtype, synthesize,
                            text_segments, write_wav)
 
     text = args.text if args.text is not None else _read_text(args.text_file)
@@ -125,6 +125,8 @@ def speak(args) -> int:
         kwargs.update(emotion_text=text if args.emotion_text is True else args.emotion_text)
     if args.normalize_emotion and args.emotion_vector is None:
         raise ValueError("--normalize-emotion applies to --emotion-vector only")
+    _emotion_choice(kwargs.get("emotion_audio"), kwargs.get("emotion_vector"), kwargs.get("emotion_text"),
+                    args.random_emotion, args.emotion_alpha, args.normalize_emotion)
     settings = DecodingSettings(do_sample=not args.greedy, num_beams=args.num_beams, temperature=args.temperature,
                                 top_k=args.top_k, top_p=args.top_p, repetition_penalty=args.repetition_penalty,
                                 length_penalty=args.length_penalty, max_mel_tokens=args.max_mel_tokens)

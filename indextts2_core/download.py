@@ -59,8 +59,8 @@ def download_models(root: str | Path, include_t2e: bool = True,
         raise ModelFilesError(f"{why}:\n{lines}\nUnset HF_HUB_OFFLINE (or copy the files there) and run "
                               f'python -m indextts2_core download --models "{root}"')
     if convert_safetensors:
-        for path in (paths.gpt, paths.s2mel, paths.w2v_stats, paths.spk_matrix, paths.emo_matrix,
-                     paths.campplus, paths.bigvgan_weights):
+        # BigVGAN is left as is: its loader reads bigvgan_generator.pt by name
+        for path in (paths.gpt, paths.s2mel, paths.w2v_stats, paths.spk_matrix, paths.emo_matrix, paths.campplus):
             convert_to_safetensors(path)
         paths = ModelPaths.locate(root)
     return paths
