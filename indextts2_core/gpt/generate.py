@@ -247,7 +247,7 @@ class GenerationTrace:
 
 @dataclass
 class GenerationResult:
-    codes: torch.Tensor  # [1, T] int64, cut before the first stop token
+    codes: torch.Tensor  # [1, T] int64 on the model's device, cut before the first stop token
     stopped: bool  # ended on the stop token (natural) or at the requested count (target mode)
     sequence: torch.Tensor  # [1, K] int64 generated tokens as the official generate returns them
     steps: int  # decode steps run
@@ -288,9 +288,9 @@ def generate_codes(model: UnifiedVoice, conds: torch.Tensor, text_ids: torch.Ten
     run = _run_beams if beams > 1 else _run_single
     seq, score, finished, done_steps = run(model, logits, cache, prompt.size(1), steps, settings,
                                            target_tokens, generator, progress, trace)
-    sequence = seq.view(1, -1).cpu()
-    hits = (sequence[0] == stop).nonzero()
-    code_len = int(hits[0]) if hits.numel() else sequence.size(1)
+    sequence = seq.view(1, -1)
+    hits = (sequence[0] == stop).nonzero().flatten().tolist()
+    code_len = hits[0] if hits else sequence.size(1)
     codes = sequence[:, :code_len].clone()
     stopped = finished or target_tokens is not None
     if not stopped:
