@@ -20,6 +20,7 @@ Shape legend:
 from __future__ import annotations
 
 import logging
+import math
 from pathlib import Path
 
 import torch
@@ -200,7 +201,7 @@ class UnifiedVoice(nn.Module):
     def merge_emovec(self, spk_cond_emb: torch.Tensor, emo_cond_emb: torch.Tensor, alpha: float) -> torch.Tensor:
         """b + α·(e − b), b from the speaker features, e from the emotion features -> [B, D]."""
         alpha = float(alpha)
-        if alpha != alpha or alpha in (float("inf"), float("-inf")):
+        if not math.isfinite(alpha):
             raise ValueError(f"emo alpha must be a finite number, got {alpha}")
         base = self.emovec(spk_cond_emb)
         return base + alpha * (self.emovec(emo_cond_emb) - base)
