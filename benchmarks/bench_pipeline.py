@@ -39,7 +39,8 @@ def random_models(config: Path, bpe: Path, device: torch.device, dtype: torch.dt
     from indextts2_core.semantic.codec import SemanticCodec
     from indextts2_core.semantic.w2v_bert import SemanticEncoder, truncated_config
     from indextts2_core.speaker.campplus import CAMPPlus
-    from indextts2_core.vocoder.bigvgan import BigVGAN, config_from_dict
+    from indextts2_core.config import BigVGANConfig
+from indextts2_core.vocoder.bigvgan import BigVGAN
 
     cfg = IndexTTS2Config.from_yaml(config)
     torch.manual_seed(0)
@@ -55,7 +56,7 @@ def random_models(config: Path, bpe: Path, device: torch.device, dtype: torch.dt
         config=cfg, tokenizer=load_tokenizer(bpe), semantic=semantic.to(**fp32).eval(),
         codec=SemanticCodec(cfg.semantic_codec).to(**fp32).eval(), campplus=CAMPPlus().to(**fp32).eval(),
         gpt=UnifiedVoice(cfg.gpt).to(device=device, dtype=dtype).eval(), s2mel=S2Mel(cfg.s2mel).to(**fp32).eval(),
-        vocoder=BigVGAN(config_from_dict(voc_cfg)).to(**fp32).eval(),
+        vocoder=BigVGAN(BigVGANConfig.from_dict(voc_cfg)).to(**fp32).eval(),
         emotion=EmotionMatrices(torch.randn(n, cfg.s2mel.style_dim), 0.5 * torch.randn(n, cfg.gpt.model_dim),
                                 cfg.emo_num).to(device),
         device=device, dtype=dtype, w2v_features=W2VFeatureConfig(), cache=FeatureCache(4))

@@ -20,7 +20,8 @@ import torch
 from indextts2_core.config import IndexTTS2Config
 from indextts2_core.durations import HOP_LENGTH, SAMPLE_RATE, seconds_to_codes, seconds_to_frames
 from indextts2_core.s2mel.model import GPT_LAYER_SIZES, S2Mel
-from indextts2_core.vocoder.bigvgan import BigVGAN, config_from_dict
+from indextts2_core.config import BigVGANConfig
+from indextts2_core.vocoder.bigvgan import BigVGAN
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CONFIG = ROOT.parent / "shared" / "official-data" / "config.yaml"
@@ -43,7 +44,7 @@ def timed(fn, device):
 
 def build(args, device, dtype):
     cfg = IndexTTS2Config.from_yaml(args.config)
-    vcfg = config_from_dict(json.loads(Path(args.manifest).read_text())["config_json"])
+    vcfg = BigVGANConfig.from_dict(json.loads(Path(args.manifest).read_text())["config_json"])
     torch.manual_seed(0)
     s2mel = S2Mel(cfg.s2mel).to(device=device, dtype=dtype).eval()  # default (random) init
     vocoder = BigVGAN(vcfg).to(device=device, dtype=dtype).eval()  # filters computed at construction

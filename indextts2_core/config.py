@@ -202,15 +202,19 @@ class BigVGANConfig:
             raw = json.loads(path.read_text(encoding="utf-8"))
         except json.JSONDecodeError as e:
             raise ConfigError(f"{path}: not valid JSON ({e})") from e
-        raw = _section(raw, str(path))
+        return cls.from_dict(raw, source=str(path))
+
+    @classmethod
+    def from_dict(cls, raw: dict, source: str = "BigVGAN config") -> "BigVGANConfig":
+        raw = _section(raw, source)
         known = {f.name for f in dataclasses.fields(cls)}
         # config.json mixes training fields in; only generator fields are read
-        cfg = _build(cls, {k: v for k, v in raw.items() if k in known}, "", str(path))
+        cfg = _build(cls, {k: v for k, v in raw.items() if k in known}, "", source)
         if cfg.resblock != "1" or cfg.activation not in ("snake", "snakebeta"):
-            raise ConfigError(f"{path}: unsupported BigVGAN variant resblock={cfg.resblock!r} "
+            raise ConfigError(f"{source}: unsupported BigVGAN variant resblock={cfg.resblock!r} "
                               f"activation={cfg.activation!r}")
         if len(cfg.upsample_rates) != len(cfg.upsample_kernel_sizes):
-            raise ConfigError(f"{path}: upsample_rates and upsample_kernel_sizes differ in length")
+            raise ConfigError(f"{source}: upsample_rates and upsample_kernel_sizes differ in length")
         return cfg
 
     @property

@@ -12,7 +12,8 @@ from indextts2_core.checkpoints import CheckpointError, read_checkpoint
 from indextts2_core.config import BigVGANConfig
 from indextts2_core.vocoder.activations import (Activation1d, DownSample1d, SnakeBeta, UpSample1d,
                                                 kaiser_sinc_filter)
-from indextts2_core.vocoder.bigvgan import BigVGAN, config_from_dict, load_bigvgan, to_int16
+from indextts2_core.config import BigVGANConfig
+from indextts2_core.vocoder.bigvgan import BigVGAN, load_bigvgan, to_int16
 
 # spec §7 (values of the 12-tap Kaiser sinc the official code builds)
 SPEC_FILTER = [0.0020290, 0.0093895, -0.0255435, -0.0576574, 0.1285726, 0.4432098,
@@ -155,7 +156,7 @@ def test_load_bigvgan_roundtrip_and_strictness(tmp_path):
     raw = _raw(model.cfg)
     _save_official(model, tmp_path / "bigvgan", raw)
     loaded = load_bigvgan(tmp_path / "bigvgan", "cpu")
-    assert config_from_dict(raw) == model.cfg
+    assert BigVGANConfig.from_dict(raw) == model.cfg
     mel = torch.randn(1, 80, 6)
     with torch.no_grad():
         torch.testing.assert_close(loaded(mel), model(mel), rtol=1e-5, atol=1e-6)

@@ -15,8 +15,6 @@ Shape legend:
 
 from __future__ import annotations
 
-import json
-import tempfile
 from pathlib import Path
 
 import torch
@@ -106,15 +104,6 @@ def to_int16(wav: torch.Tensor) -> torch.Tensor:
     return torch.clamp(32767.0 * wav.float(), -32767.0, 32767.0).to(torch.int16)
 
 
-def config_from_dict(raw: dict) -> BigVGANConfig:
-    """BigVGANConfig from an already parsed config.json (the checkpoint manifest embeds one),
-    through the same validating reader as the file."""
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / CONFIG_NAME
-        path.write_text(json.dumps(raw), encoding="utf-8")
-        return BigVGANConfig.from_json(path)
-
-
 def load_bigvgan(model_dir: str | Path, device: str | torch.device = "cpu",
                  dtype: torch.dtype = torch.float32, weights: str | Path | None = None) -> BigVGAN:
     """Load `config.json` + `bigvgan_generator.pt` (`{"generator": state_dict}`) from `model_dir`.
@@ -137,5 +126,5 @@ def checkpoint_contract(cfg: IndexTTS2Config, manifest: dict) -> list:
     from ..conformance.manifests import ContractPart
 
     with torch.device("meta"):
-        model = BigVGAN(config_from_dict(manifest["config_json"]))
+        model = BigVGAN(BigVGANConfig.from_dict(manifest["config_json"]))
     return [ContractPart("", model, None)]
