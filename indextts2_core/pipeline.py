@@ -151,6 +151,8 @@ def resolve_device(device) -> torch.device:
         raise ValueError(f"device {device!r} requested but CUDA is not available here")
     if dev.type == "mps" and not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
         raise ValueError(f"device {device!r} requested but MPS is not available here")
+    if dev.type == "xpu" and not (hasattr(torch, "xpu") and torch.xpu.is_available()):
+        raise ValueError(f"device {device!r} requested but no XPU is available here")
     if dev.type not in ("cpu", "cuda", "mps", "xpu"):
         raise ValueError(f"unsupported device {device!r} (use cpu, cuda, cuda:N or mps)")
     return dev
@@ -280,10 +282,15 @@ def encode_speaker(semantic, codec, campplus, s2mel, waveform: torch.Tensor, sam
         style = campplus(campplus_features(audio_16k)[None]).to(dev)
         with _no_autocast(dev):
             prompt_cond = s2mel.length_regulator(s_ref.to(dev), ref_mel.shape[-1])
-        emo_cond_emb = _semantic_features(semantic, prepare_emotion_prompt(waveform, sample_rate), w2v_features)
+        emo_cond_emb = _cached(cache, _emotion_key(key, semantic), lambda: _semantic_features(
+            semantic, prepare_emotion_prompt(waveform, sample_rate), w2v_features))  # shared with emotion_from_audio
         return SpeakerPrompt(key, spk_cond_emb, s_ref, ref_mel, style, prompt_cond, emo_cond_emb)
 
     return _cached(cache, f"speaker:{key}:{hash(modules)}", compute)
+
+
+def _emotion_key(audio: str, semantic) -> str:
+    return f"emotion:{audio}:{id(semantic)}"
 
 
 def emotion_from_speaker() -> EmotionSpec:
@@ -299,7 +306,7 @@ def emotion_from_audio(semantic, waveform: torch.Tensor, sample_rate: int, alpha
 
     alpha = _finite(alpha, "emotion alpha")
     check_prompt_audio(waveform, sample_rate, "emotion audio")
-    key = f"emotion:{audio_key(waveform, sample_rate)}:{id(semantic)}"
+    key = _emotion_key(audio_key(waveform, sample_rate), semantic)
     emb = _cached(cache, key, lambda: _semantic_features(semantic, prepare_emotion_prompt(waveform, sample_rate),
                                                          w2v_features))
     return EmotionSpec(mode="audio", alpha=alpha, emo_cond_emb=emb)

@@ -105,6 +105,24 @@ def test_emotion_modes(e2e_models, speaker, e2e_audio):  # noqa: F811
     assert r1.mode == "random"
 
 
+def test_emotion_text_uses_the_t2e_scores_as_a_vector(e2e_models, speaker):  # noqa: F811
+    class FakeT2E:  # stands in for the Qwen model (not available offline)
+        def __init__(self):
+            self.seen = []
+
+        def scores(self, text):
+            self.seen.append(text)
+            return [0.0, 0.0, 0.9, 0.0, 0.0, 0.0, 0.0, 0.1]
+
+    t2e = FakeT2E()
+    models = dataclasses.replace(e2e_models, t2e=t2e)
+    kw = dict(text="The robots sang today.", target_tokens=3, seed=4)
+    by_text = run(models, speaker, emotion_text="I am so sad.", emotion_alpha=0.6, **kw)
+    by_vector = run(models, speaker, emotion_vector=[0.0, 0.0, 0.9, 0.0, 0.0, 0.0, 0.0, 0.1], emotion_alpha=0.6, **kw)
+    assert t2e.seen == ["I am so sad."]
+    assert torch.equal(by_text.emovec, by_vector.emovec) and torch.equal(by_text.waveform, by_vector.waveform)
+
+
 def test_bf16_gpt_other_stages_fp32(e2e_models, speaker):  # noqa: F811
     gpt16 = copy.deepcopy(e2e_models.gpt).to(torch.bfloat16)
     models = dataclasses.replace(e2e_models, gpt=gpt16, dtype=torch.bfloat16)
