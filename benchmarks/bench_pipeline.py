@@ -29,7 +29,7 @@ def random_models(config: Path, bpe: Path, device: torch.device, dtype: torch.dt
     from transformers import Wav2Vec2BertConfig, Wav2Vec2BertModel
 
     from indextts2_core.audio import W2VFeatureConfig
-    from indextts2_core.config import IndexTTS2Config
+    from indextts2_core.config import BigVGANConfig, IndexTTS2Config
     from indextts2_core.emotion import EmotionMatrices
     from indextts2_core.gpt import UnifiedVoice
     from indextts2_core.model_files import load_tokenizer
@@ -39,8 +39,7 @@ def random_models(config: Path, bpe: Path, device: torch.device, dtype: torch.dt
     from indextts2_core.semantic.codec import SemanticCodec
     from indextts2_core.semantic.w2v_bert import SemanticEncoder, truncated_config
     from indextts2_core.speaker.campplus import CAMPPlus
-    from indextts2_core.config import BigVGANConfig
-from indextts2_core.vocoder.bigvgan import BigVGAN
+    from indextts2_core.vocoder.bigvgan import BigVGAN
 
     cfg = IndexTTS2Config.from_yaml(config)
     torch.manual_seed(0)
