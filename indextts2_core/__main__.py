@@ -120,6 +120,9 @@ def speak(args) -> int:
         check_prompt_audio(emo, emo_rate, f"emotion audio {args.emotion_audio}")
         kwargs.update(emotion_audio=emo, emotion_rate=emo_rate)
     elif args.emotion_vector is not None:
+        from .emotion import validate_weights
+
+        validate_weights(args.emotion_vector)
         kwargs.update(emotion_vector=args.emotion_vector, normalize_emotion_vector=args.normalize_emotion)
     elif args.emotion_text is not None:
         kwargs.update(emotion_text=text if args.emotion_text is True else args.emotion_text)

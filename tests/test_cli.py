@@ -65,6 +65,7 @@ def test_speak_pack_layout_tokens_per_segment(e2e_pack, voice, tmp_path):  # noq
     (["--text", "Hi there.", "--normalize-emotion"], "--normalize-emotion"),
     (["--text", "Hi there.", "--emotion-alpha", "0.5"], "emotion_alpha needs an emotion source"),
     (["--text", "Hi there.", "--random-emotion"], "use_random"),
+    (["--text", "Hi there.", "--emotion-vector", "0.5,0.5"], "needs 8 values"),
 ])
 def test_bad_requests(e2e_kit, voice, tmp_path, capsys, extra, message):  # noqa: F811
     out = tmp_path / "o.wav"
