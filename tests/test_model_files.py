@@ -7,8 +7,7 @@ import pytest
 
 from conftest import E2E_KIT, OFFICIAL, PUBLIC_KIT, need
 from e2e_fixtures import e2e_kit, e2e_pack  # noqa: F401  (fixtures)
-from indextts2_core.model_files import (ModelFilesError, ModelPaths, load_tokenizer, prefer_safetensors,
-                                        repair_sentencepiece)
+from indextts2_core.model_files import ModelFilesError, ModelPaths, prefer_safetensors
 
 
 def test_official_layout(e2e_kit):  # noqa: F811
@@ -72,22 +71,3 @@ def test_safetensors_sibling_is_preferred(tmp_path):
     (tmp_path / "gpt.safetensors").write_bytes(b"x")
     assert prefer_safetensors(pth) == tmp_path / "gpt.safetensors"
     assert prefer_safetensors(tmp_path / "config.yaml") == tmp_path / "config.yaml"
-
-
-def test_damaged_sentencepiece_model_is_repaired():
-    import json
-
-    damaged = need(E2E_KIT / "static" / "bpe.model")
-    assert repair_sentencepiece(need(PUBLIC_KIT / "checkpoints" / "bpe.model").read_bytes()) is None  # intact
-    fixed = repair_sentencepiece(damaged.read_bytes())
-    assert fixed is not None and len(fixed) == damaged.stat().st_size
-    tok = load_tokenizer(damaged)
-    case = json.loads((E2E_KIT / "inputs" / "text.json").read_text(encoding="utf-8"))["A"]
-    assert tok.tokenize(case["text"]) == case["tokens"] and tok.encode(case["text"]) == case["ids"]
-
-
-def test_unrepairable_sentencepiece_model_still_fails(tmp_path):
-    bad = tmp_path / "bpe.model"
-    bad.write_bytes(b"\xff\xff\xff not a model")
-    with pytest.raises(RuntimeError):
-        load_tokenizer(bad)

@@ -12,6 +12,7 @@ import logging
 import re
 from pathlib import Path
 
+from .bpe_model import read_bpe_model
 from .normalizer import TextNormalizer
 from .segment import split_segments
 
@@ -35,11 +36,7 @@ class TextTokenizer:
     def __init__(self, bpe_path: str | Path, normalizer: TextNormalizer | None = None):
         import sentencepiece as spm
 
-        path = Path(bpe_path)
-        if not path.is_file():
-            raise FileNotFoundError(f"SentencePiece model not found: {path}")
-        self.sp = spm.SentencePieceProcessor()
-        self.sp.Load(str(path))
+        self.sp = spm.SentencePieceProcessor(model_proto=read_bpe_model(bpe_path))
         self.normalizer = normalizer if normalizer is not None else TextNormalizer()
 
     @property
