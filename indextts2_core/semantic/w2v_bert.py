@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..checkpoints import CheckpointError, SkipList, read_checkpoint
+from ..checkpoints import CheckpointError, SkipList, load_strict, read_checkpoint, strip_prefix
 from ..config import IndexTTS2Config
 
 log = logging.getLogger(__name__)
@@ -118,21 +118,6 @@ class SemanticEncoder(nn.Module):
         return x, mask.to(device=device, dtype=torch.long)
 
 
-def _check_loading_info(info: dict, source: str) -> None:
-    missing = sorted(info.get("missing_keys") or [])
-    unexpected = sorted(k for k in (info.get("unexpected_keys") or []) if not SKIP.matches(k))
-    mismatched = sorted(str(k) for k in (info.get("mismatched_keys") or []))
-    errors = list(info.get("error_msgs") or [])
-    if missing or unexpected or mismatched or errors:
-        lines = [f"w2v-BERT ({source}): {len(missing)} missing, {len(unexpected)} unexpected, "
-                 f"{len(mismatched)} wrongly shaped keys"]
-        lines += [f"  missing: {k}" for k in missing[:20]] + [f"  unexpected: {k}" for k in unexpected[:20]]
-        lines += [f"  wrong shape: {k}" for k in mismatched[:20]] + [f"  error: {e}" for e in errors[:5]]
-        raise CheckpointError("\n".join(lines))
-    skipped = [k for k in (info.get("unexpected_keys") or []) if SKIP.matches(k)]
-    log.info("w2v-BERT loaded from %s; %d keys not built (%s)", source, len(skipped), SKIP.name)
-
-
 def read_stats(path: str | Path, hidden_size: int) -> tuple[torch.Tensor, torch.Tensor]:
     """`wav2vec2bert_stats.pt` -> (mean [H], std = sqrt(var) [H])."""
     stats = read_checkpoint(path)
@@ -157,9 +142,11 @@ def load_semantic_encoder(model_dir: str | Path, stats_path: str | Path, device=
     if absent:
         raise FileNotFoundError(f"w2v-BERT folder {model_dir} lacks {', '.join(absent)}")
     full = Wav2Vec2BertConfig.from_pretrained(str(model_dir), local_files_only=True)
-    model, info = Wav2Vec2BertModel.from_pretrained(
-        str(model_dir), config=truncated_config(full), local_files_only=True, output_loading_info=True)
-    _check_loading_info(info, str(model_dir))
+    with torch.device("meta"):
+        model = Wav2Vec2BertModel(truncated_config(full))
+    # the pack's strict loader (not from_pretrained's lenient one): the only keys left out are SKIP's
+    weights = strip_prefix(read_checkpoint(model_dir / "model.safetensors"), "wav2vec2_bert.")
+    load_strict(model, weights, f"w2v-BERT ({model_dir})", skip=SKIP)
     mean, std = read_stats(stats_path, full.hidden_size)
     encoder = SemanticEncoder(model, mean, std, full.num_hidden_layers)
     return encoder.to(device=device, dtype=dtype).eval()
