@@ -48,8 +48,10 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--normalize-emotion", action="store_true", help="web-UI normalisation of --emotion-vector")
     sp.add_argument("--random-emotion", action="store_true", help="random emotion prototypes (vector/text)")
     dur = sp.add_mutually_exclusive_group()
-    dur.add_argument("--seconds", type=float, help="exact speech duration in seconds (silences excluded)")
-    dur.add_argument("--tokens", type=int, help="semantic codes per segment (50 per second)")
+    dur.add_argument("--seconds", type=float,
+                     help="exact length of the output in seconds, silences between text segments included")
+    dur.add_argument("--tokens", type=int,
+                     help="semantic codes of the whole text (50 per second), shared among its segments")
     sp.add_argument("--seed", type=int, default=None)
     sp.add_argument("--device", default=None, help="cpu, cuda, cuda:N, mps (default: cuda if available)")
     sp.add_argument("--dtype", default="fp32", choices=["fp32", "fp16", "bf16"], help="GPT precision")
@@ -102,8 +104,8 @@ def speak(args) -> int:
     from .audio import load_audio
     from .gpt import DecodingSettings
     from .model_files import ModelPaths, load_tokenizer
-    from .pipeline import (_emotion_choice, check_prompt_audio, load_models, resolve_device, resolve_dtype, synthesize,
-                           text_segments, write_wav)
+    from .pipeline import (check_prompt_audio, choose_emotion_mode, load_models, plan_durations, resolve_device,
+                           resolve_dtype, synthesize, text_segments, write_wav)
 
     text = args.text if args.text is not None else _read_text(args.text_file)
     if not text.strip():
@@ -128,13 +130,14 @@ def speak(args) -> int:
         kwargs.update(emotion_text=text if args.emotion_text is True else args.emotion_text)
     if args.normalize_emotion and args.emotion_vector is None:
         raise ValueError("--normalize-emotion applies to --emotion-vector only")
-    _emotion_choice(kwargs.get("emotion_audio"), kwargs.get("emotion_vector"), kwargs.get("emotion_text"),
+    choose_emotion_mode(kwargs.get("emotion_audio"), kwargs.get("emotion_vector"), kwargs.get("emotion_text"),
                     args.random_emotion, args.emotion_alpha, args.normalize_emotion)
     settings = DecodingSettings(do_sample=not args.greedy, num_beams=args.num_beams, temperature=args.temperature,
                                 top_k=args.top_k, top_p=args.top_p, repetition_penalty=args.repetition_penalty,
                                 length_penalty=args.length_penalty, max_mel_tokens=args.max_mel_tokens)
     paths = ModelPaths.locate(args.models).require(include_t2e=args.emotion_text is not None)
-    text_segments(load_tokenizer(paths.bpe), text, args.max_segment_tokens)  # refuse bad text before loading
+    segments = text_segments(load_tokenizer(paths.bpe), text, args.max_segment_tokens)  # refuse bad text and
+    plan_durations(segments, args.seconds, args.tokens, args.silence_ms)  # impossible lengths before loading
 
     t0 = time.perf_counter()
     models = load_models(paths, device, dtype, load_t2e=args.emotion_text is not None)

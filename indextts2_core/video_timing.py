@@ -115,64 +115,31 @@ def fit_waveform(waveform: torch.Tensor, num_samples: int) -> torch.Tensor:
     return torch.cat([waveform, pad], dim=-1)
 
 
-def split_total(total: int, weights: Sequence[float]) -> list[int]:
-    """Split a positive integer over parts in proportion to `weights` (largest remainder, each ≥ 1)."""
+def split_total(total: int, weights: Sequence[float], minimum: int = 1) -> list[int]:
+    """Split a positive integer over parts in proportion to `weights` (largest remainder), each part
+    at least `minimum` (a part below it is topped up from the largest parts)."""
     _positive_int(total, "total")
+    _positive_int(minimum, "minimum")
     if not weights or any((not math.isfinite(w)) or w <= 0 for w in weights):
         raise ValueError(f"weights must be positive and finite, got {list(weights)!r}")
-    if total < len(weights):
-        raise ValueError(f"cannot split {total} over {len(weights)} parts (each needs at least 1)")
+    if total < minimum * len(weights):
+        raise ValueError(f"cannot split {total} over {len(weights)} parts (each needs at least {minimum})")
     wsum = float(sum(weights))
     raw = [total * w / wsum for w in weights]
     parts = [math.floor(r) for r in raw]
     order = sorted(range(len(raw)), key=lambda i: (parts[i] - raw[i], i))  # largest remainder first
     for i in order[: total - sum(parts)]:
         parts[i] += 1
-    for i, p in enumerate(parts):  # a tiny weight still gets one unit, taken from the largest part
-        if p == 0:
-            parts[i] = 1
-            parts[max(range(len(parts)), key=lambda j: parts[j])] -= 1
+    for i in range(len(parts)):  # total >= minimum · n, so the largest part always has some to give
+        while parts[i] < minimum:
+            j = max(range(len(parts)), key=lambda k: parts[k])
+            take = min(minimum - parts[i], parts[j] - minimum)
+            parts[i], parts[j] = parts[i] + take, parts[j] - take
     return parts
 
 
-def silence_samples(ms: int, sample_rate: int = durations.SAMPLE_RATE) -> int:
+def silence_samples(ms: float, sample_rate: int = durations.SAMPLE_RATE) -> int:
     """Official interval silence: int(sample_rate · ms / 1000) zeros between segments."""
-    if isinstance(ms, bool) or not isinstance(ms, int) or ms < 0:
-        raise ValueError(f"interval silence must be a non-negative integer of milliseconds, got {ms!r}")
+    if isinstance(ms, bool) or not isinstance(ms, (int, float)) or not math.isfinite(ms) or ms < 0:
+        raise ValueError(f"interval silence must be a non-negative number of milliseconds, got {ms!r}")
     return int(sample_rate * ms / 1000)
-
-
-def plan_segment_frames(total_samples: int, weights: Sequence[float], gap_samples: int,
-                        hop: int = durations.HOP_LENGTH) -> list[int]:
-    """Mel frames per segment so that speech + (n−1) gaps covers `total_samples` (≤ one hop over).
-
-    The joined result is then cut to `total_samples` exactly by `join_segments`.
-    """
-    _positive_int(total_samples, "target number of samples")
-    speech = total_samples - gap_samples * (len(weights) - 1)
-    if speech < hop * len(weights):
-        raise ValueError(f"a target of {total_samples} samples leaves no room for {len(weights)} segments "
-                         f"with {gap_samples}-sample gaps between them")
-    return split_total(math.ceil(speech / hop), weights)
-
-
-def join_segments(waves: Sequence[torch.Tensor], gap_samples: int, total_samples: int | None = None) -> torch.Tensor:
-    """Concatenate [1, S_i] segments with `gap_samples` zeros between them ([1, N]).
-
-    With `total_samples`, the result has exactly that length: the gaps absorb the difference
-    between the speech and the target first (never negative), then the end is padded or trimmed.
-    """
-    if not waves:
-        raise ValueError("no segments to join")
-    if gap_samples < 0:
-        raise ValueError(f"gap must be non-negative, got {gap_samples}")
-    gaps = [gap_samples] * (len(waves) - 1)
-    if total_samples is not None and len(waves) > 1:
-        room = total_samples - sum(int(w.shape[-1]) for w in waves)
-        gaps = split_total(room + len(gaps), [1.0] * len(gaps)) if room >= 0 else [0] * len(gaps)
-        gaps = [g - 1 for g in gaps] if room >= 0 else gaps
-    parts = [waves[0]]
-    for wave, gap in zip(waves[1:], gaps):
-        parts += [waves[0].new_zeros(*waves[0].shape[:-1], gap), wave]
-    joined = torch.cat(parts, dim=-1)
-    return joined if total_samples is None else fit_waveform(joined, total_samples)

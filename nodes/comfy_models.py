@@ -157,7 +157,8 @@ def generator(seed: int, device: torch.device) -> torch.Generator:
 
 
 class Progress:
-    """ProgressBar over `parts` × `steps`; each call checks /interrupt first (one decode / ODE step)."""
+    """ProgressBar over `parts` × `steps`; each call checks /interrupt first (one decode / ODE step).
+    `part_done` is the core's `segment_progress` callback."""
 
     def __init__(self, parts: int, steps: int):
         self.parts, self.steps = max(1, parts), max(1, steps)
@@ -170,8 +171,8 @@ class Progress:
             self.steps = total
         self.bar.update_absolute(self.part * self.steps + min(step, self.steps), self.parts * self.steps)
 
-    def next_part(self) -> None:
-        self.part += 1
+    def part_done(self, done: int, total: int) -> None:
+        self.part = done
 
 
 class NodeInputError(ValueError):

@@ -1,37 +1,14 @@
-"""T2S Generate: text + speaker (+ emotion) → semantic codes and GPT latents, one text segment at a time."""
+"""T2S Generate: text + speaker (+ emotion) → semantic codes and GPT latents of every text segment."""
 
 from __future__ import annotations
 
 from comfy_api.latest import io
 
-from ..indextts2_core import video_timing as vt
-
 from . import comfy_models as cm
 from .conditioning import _model, _speaker
-from .types import CATEGORY, Emotion, Model, Semantic, SemanticSegments, Speaker
+from .types import CATEGORY, Emotion, Model, Semantic, Speaker
 
 DURATION_MODES = ("natural", "target tokens", "target seconds")
-DEFAULT_GAP_MS = 200  # the vocoder's default interval silence, assumed when planning a total length
-
-
-def token_plan(segments, mode: str, target_tokens: int, target_seconds: float):
-    """(per-segment plan, exact total samples) for the duration mode; a target is a whole-text total.
-
-    * target tokens: split over the segments in proportion to their text tokens; 1.72 frames rule.
-    * target seconds: the whole output (segments + default gaps) lasts exactly that long.
-    """
-    from ..indextts2_core.pipeline import plan_durations
-
-    weights = [len(s) for s in segments]
-    if mode == "natural":
-        return plan_durations(segments, None, None), None
-    if mode == "target tokens":
-        return plan_durations(segments, None, vt.split_total(target_tokens, weights)), None
-    total = vt.seconds_to_samples(target_seconds)
-    speech = total - vt.silence_samples(DEFAULT_GAP_MS) * (len(segments) - 1)
-    if speech <= 0:
-        raise ValueError(f"target_seconds {target_seconds} is too short for {len(segments)} text segments")
-    return plan_durations(segments, speech / vt.durations.SAMPLE_RATE, None), total
 
 
 class T2SGenerate(io.ComfyNode):
@@ -53,12 +30,15 @@ class T2SGenerate(io.ComfyNode):
                                       "speaker audio's own emotion."),
                 io.Combo.Input("duration_mode", options=list(DURATION_MODES), default="natural",
                                tooltip="natural: the model decides; target tokens: exactly that many semantic "
-                                       "tokens (50 per second); target seconds: the final audio lasts exactly "
-                                       "that long (S2M 'auto' follows it)."),
+                                       "tokens for the whole text (50 per second); target seconds: the final "
+                                       "audio lasts exactly that long, silences between text segments included "
+                                       "(S2M 'auto' follows it)."),
                 io.Int.Input("target_tokens", default=250, min=1, max=30000, step=1,
-                             tooltip="Total semantic tokens when duration_mode is 'target tokens' (50 ≈ 1 s)."),
+                             tooltip="Semantic tokens of the whole text when duration_mode is 'target tokens' "
+                                     "(50 ≈ 1 s), shared among its segments."),
                 io.Float.Input("target_seconds", default=5.0, min=0.05, max=600.0, step=0.01,
-                               tooltip="Length of the final audio when duration_mode is 'target seconds'."),
+                               tooltip="Length of the final audio, silences between text segments included, when "
+                                       "duration_mode is 'target seconds'."),
                 io.Boolean.Input("do_sample", default=True, tooltip="Sample tokens (official); off = greedy / beam search."),
                 io.Float.Input("temperature", default=0.8, min=0.01, max=2.0, step=0.01, tooltip="Sampling temperature."),
                 io.Float.Input("top_p", default=0.8, min=0.01, max=1.0, step=0.01, tooltip="Nucleus sampling threshold."),
@@ -84,7 +64,7 @@ class T2SGenerate(io.ComfyNode):
                 top_p, top_k, num_beams, repetition_penalty, length_penalty, max_mel_tokens,
                 max_text_tokens_per_segment, seed, emotion=None) -> io.NodeOutput:
         from ..indextts2_core.gpt import DecodingSettings
-        from ..indextts2_core.pipeline import EmotionSpec, gpt_conditioning, generate_semantic, text_segments
+        from ..indextts2_core.pipeline import EmotionSpec, generate_semantic_segments, plan_durations, text_segments
 
         model, speaker = _model(cls.NAME, model), _speaker(cls.NAME, speaker)
         cm.check_choice(cls.NAME, "duration_mode", duration_mode, DURATION_MODES)
@@ -96,18 +76,13 @@ class T2SGenerate(io.ComfyNode):
             settings = DecodingSettings(do_sample=do_sample, num_beams=num_beams, temperature=temperature, top_k=top_k,
                                         top_p=top_p, repetition_penalty=repetition_penalty,
                                         length_penalty=length_penalty, max_mel_tokens=max_mel_tokens)
-            segments = text_segments(model.models.tokenizer, text, max_text_tokens_per_segment)
-            plan, total = token_plan(segments, duration_mode, target_tokens, target_seconds)
+            # silences planned at the vocoder's default; another value there is resized to keep the total
+            plan = plan_durations(text_segments(model.models.tokenizer, text, max_text_tokens_per_segment),
+                                  seconds=target_seconds if duration_mode == "target seconds" else None,
+                                  target_tokens=target_tokens if duration_mode == "target tokens" else None)
             device = model.load("gpt")
-            speaker, emotion = cm.on_device(speaker, device), cm.on_device(emotion, device)
-            cond = gpt_conditioning(model.models.gpt, speaker, emotion)
-            progress = cm.Progress(len(segments), plan[0][0] or max_mel_tokens)
-            rng = cm.generator(seed, device)
-            results = []
-            for ids, (tokens, _, _) in zip(segments, plan):
-                results.append(generate_semantic(model.models.gpt, speaker, emotion, ids, settings,
-                                                 target_tokens=tokens, generator=rng, progress=progress,
-                                                 conditioning=cond))
-                progress.next_part()
-        out = SemanticSegments(tuple(results), tuple(plan), total, speaker.key)
-        return io.NodeOutput(out, out.num_tokens)
+            progress = cm.Progress(len(plan), plan.tokens[0] or max_mel_tokens)
+            semantic = generate_semantic_segments(
+                model.models.gpt, cm.on_device(speaker, device), cm.on_device(emotion, device), plan, settings,
+                generator=cm.generator(seed, device), progress=progress, segment_progress=progress.part_done)
+        return io.NodeOutput(semantic, semantic.num_tokens)

@@ -2,30 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from comfy_api.latest import io
 
-from ..indextts2_core import video_timing as vt
+from ..indextts2_core.durations import SAMPLE_RATE
+from ..indextts2_core.pipeline import DEFAULT_INTERVAL_SILENCE_MS
 
 from . import comfy_models as cm
 from .conditioning import _model, _speaker
-from .generate import DEFAULT_GAP_MS
-from .types import CATEGORY, Mel, MelSegments, Model, Semantic, SemanticSegments, Speaker, audio_dict, audio_parts
+from .types import CATEGORY, Mel, Model, Semantic, Speaker, audio_dict, audio_parts
 
 S2M_DURATIONS = ("auto", "target seconds", "target frames")
-
-
-def frame_plan(semantic: SemanticSegments, mode: str, seconds: float, frames: int):
-    """(per-segment (mel frames | None, exact samples | None), exact total | None) for the S2M duration."""
-    from .generate import token_plan
-
-    if mode == "auto":  # follow T2S: its target (if any), else the official 1.72 frames per token
-        return [(p[1], p[2]) for p in semantic.plan], semantic.total_samples
-    if mode == "target seconds":
-        segments = [s.text_ids for s in semantic.segments]
-        plan, total = token_plan(segments, "target seconds", 1, seconds)
-        return [(p[1], p[2]) for p in plan], total
-    split = vt.split_total(frames, [len(s.text_ids) for s in semantic.segments])
-    return [(f, None) for f in split], None
 
 
 class S2MGenerate(io.ComfyNode):
@@ -44,12 +32,14 @@ class S2MGenerate(io.ComfyNode):
                 io.Float.Input("cfg_rate", default=0.7, min=0.0, max=10.0, step=0.05,
                                tooltip="Classifier-free guidance strength (official 0.7; 0 = off)."),
                 io.Combo.Input("duration", options=list(S2M_DURATIONS), default="auto",
-                               tooltip="auto: T2S's target if it had one, else 1.72 mel frames per token; "
+                               tooltip="auto: T2S's target seconds if it had them, else 1.72 mel frames per token; "
                                        "target seconds / target frames: stretch or squeeze to exactly that length."),
                 io.Float.Input("target_seconds", default=5.0, min=0.05, max=600.0, step=0.01,
-                               tooltip="Exact length of the final audio when duration is 'target seconds'."),
+                               tooltip="Exact length of the final audio, silences between text segments included, "
+                                       "when duration is 'target seconds'."),
                 io.Int.Input("target_frames", default=430, min=1, max=60000,
-                             tooltip="Total mel frames when duration is 'target frames' (1 frame = 256 samples ≈ 11.6 ms)."),
+                             tooltip="Mel frames of the whole text's speech (silences not included) when duration "
+                                     "is 'target frames' (1 frame = 256 samples ≈ 11.6 ms)."),
                 io.Int.Input("seed", default=0, min=0, max=0xFFFFFFFFFFFFFFFF, control_after_generate=True,
                              tooltip="Seed of the flow-matching noise."),
             ],
@@ -59,7 +49,7 @@ class S2MGenerate(io.ComfyNode):
     @classmethod
     def execute(cls, model, semantic, speaker, steps, cfg_rate, duration, target_seconds, target_frames,
                 seed) -> io.NodeOutput:
-        from ..indextts2_core.pipeline import synthesize_mel
+        from ..indextts2_core.pipeline import SemanticSegments, synthesize_mels
 
         model, speaker = _model(cls.NAME, model), _speaker(cls.NAME, speaker)
         semantic = cm.require(cls.NAME, "semantic", semantic, "IndexTTS2 T2S Generate")
@@ -67,19 +57,14 @@ class S2MGenerate(io.ComfyNode):
             raise cm.bad_input(cls.NAME, "semantic", f"expected an INDEXTTS2_SEMANTIC, got {type(semantic).__name__}")
         cm.check_choice(cls.NAME, "duration", duration, S2M_DURATIONS)
         with cm.node_errors(cls.NAME):
-            plan, total = frame_plan(semantic, duration, target_seconds, target_frames)
             device = model.load("s2mel", "codec")
-            speaker = cm.on_device(speaker, device)
             progress = cm.Progress(len(semantic.segments), steps)
-            rng = cm.generator(seed, device)
-            mels = []
-            for sem, (frames, _) in zip(semantic.segments, plan):
-                mel = synthesize_mel(model.models.s2mel, model.models.codec, speaker, cm.on_device(sem, device),
-                                     target_frames=frames, steps=steps, cfg_rate=cfg_rate, generator=rng,
-                                     progress=progress)
-                mels.append(mel.mel)
-                progress.next_part()
-        return io.NodeOutput(MelSegments(tuple(mels), tuple(p[1] for p in plan), total))
+            mels = synthesize_mels(model.models.s2mel, model.models.codec, cm.on_device(speaker, device), semantic,
+                                   seconds=target_seconds if duration == "target seconds" else None,
+                                   frames=target_frames if duration == "target frames" else None, steps=steps,
+                                   cfg_rate=cfg_rate, generator=cm.generator(seed, device), progress=progress,
+                                   segment_progress=progress.part_done)
+        return io.NodeOutput(mels)
 
 
 class BigVGANVocoder(io.ComfyNode):
@@ -93,16 +78,17 @@ class BigVGANVocoder(io.ComfyNode):
             inputs=[
                 Model.Input("model", tooltip="From Load IndexTTS2."),
                 Mel.Input("mel", tooltip="From IndexTTS2 S2M."),
-                io.Int.Input("interval_silence_ms", default=DEFAULT_GAP_MS, min=0, max=5000, step=10,
-                             tooltip="Silence between text segments (official 200 ms). With an exact target "
-                                     "length the gaps are sized so the total is exact."),
+                io.Int.Input("interval_silence_ms", default=DEFAULT_INTERVAL_SILENCE_MS, min=0, max=5000, step=10,
+                             tooltip="Silence between text segments (official 200 ms). With target seconds "
+                                     "(T2S or S2M) the silences are part of that length: they are sized so the "
+                                     "total stays exact."),
             ],
             outputs=[io.Audio.Output(display_name="audio", tooltip="22050 Hz mono AUDIO.")],
         )
 
     @classmethod
     def execute(cls, model, mel, interval_silence_ms) -> io.NodeOutput:
-        from ..indextts2_core.pipeline import vocode
+        from ..indextts2_core.pipeline import MelSegments, vocode_segments
 
         model = _model(cls.NAME, model)
         mel = cm.require(cls.NAME, "mel", mel, "IndexTTS2 S2M")
@@ -110,15 +96,9 @@ class BigVGANVocoder(io.ComfyNode):
             raise cm.bad_input(cls.NAME, "mel", f"expected an INDEXTTS2_MEL, got {type(mel).__name__}")
         with cm.node_errors(cls.NAME):
             model.load("vocoder")
-            progress = cm.Progress(len(mel.mels), 1)
-            waves = []
-            for i, (m, exact) in enumerate(zip(mel.mels, mel.exact_samples)):
-                wav = vocode(model.models.vocoder, m).cpu()
-                waves.append(wav if exact is None else vt.fit_waveform(wav, exact))
-                progress(1, 1)
-                progress.next_part()
-            joined = vt.join_segments(waves, vt.silence_samples(interval_silence_ms), mel.total_samples)
-        return io.NodeOutput(audio_dict(joined, vt.durations.SAMPLE_RATE))
+            waveform = vocode_segments(model.models.vocoder, mel, interval_silence_ms,
+                                       progress=cm.Progress(1, len(mel.mels)))
+        return io.NodeOutput(audio_dict(waveform, SAMPLE_RATE))
 
 
 class Speak(io.ComfyNode):
@@ -140,9 +120,10 @@ class Speak(io.ComfyNode):
                 io.Float.Input("emotion_alpha", default=1.0, min=0.0, max=2.0, step=0.01,
                                tooltip="Blend towards the emotion audio (ignored without it)."),
                 io.Float.Input("target_seconds", default=0.0, min=0.0, max=600.0, step=0.01,
-                               tooltip="0 = natural length; otherwise the audio lasts exactly this long."),
-                io.Int.Input("interval_silence_ms", default=DEFAULT_GAP_MS, min=0, max=5000, step=10,
-                             tooltip="Silence between text segments."),
+                               tooltip="0 = natural length; otherwise the audio lasts exactly this long, silences "
+                                       "between text segments included."),
+                io.Int.Input("interval_silence_ms", default=DEFAULT_INTERVAL_SILENCE_MS, min=0, max=5000, step=10,
+                             tooltip="Silence between text segments (part of target_seconds when that is set)."),
                 io.Int.Input("seed", default=0, min=0, max=0xFFFFFFFFFFFFFFFF, control_after_generate=True,
                              tooltip="Seed of token sampling and flow-matching noise."),
             ],
@@ -152,9 +133,7 @@ class Speak(io.ComfyNode):
     @classmethod
     def execute(cls, model, speaker_audio, text, emotion_alpha, target_seconds, interval_silence_ms, seed,
                 emotion_audio=None) -> io.NodeOutput:
-        import dataclasses
-
-        from ..indextts2_core.pipeline import synthesize, text_segments
+        from ..indextts2_core.pipeline import synthesize
 
         model = _model(cls.NAME, model)
         wav, rate = audio_parts(cls.NAME, "speaker_audio", speaker_audio)
@@ -162,20 +141,10 @@ class Speak(io.ComfyNode):
         if not isinstance(text, str) or not text.strip():
             raise cm.bad_input(cls.NAME, "text", "empty")
         with cm.node_errors(cls.NAME):
-            seconds, total = None, None
-            if target_seconds > 0:  # the whole output, gaps included, lasts exactly target_seconds
-                n = len(text_segments(model.models.tokenizer, text))
-                total = vt.seconds_to_samples(target_seconds)
-                speech = total - vt.silence_samples(interval_silence_ms) * (n - 1)
-                if speech <= 0:
-                    raise cm.bad_input(cls.NAME, "target_seconds", f"too short for {n} text segments")
-                seconds = speech / vt.durations.SAMPLE_RATE
             device = model.load(*cm.STAGE_MODULES)
-            models = dataclasses.replace(model.models, device=device)
-            tokens, cfm = cm.Progress(1, 1500), cm.Progress(1, 25)
-            result = synthesize(models, text, wav, rate, emotion_audio=emo, emotion_rate=emo_rate,
-                                emotion_alpha=emotion_alpha if emo is not None else 1.0, seconds=seconds,
+            result = synthesize(dataclasses.replace(model.models, device=device), text, wav, rate, emotion_audio=emo,
+                                emotion_rate=emo_rate, emotion_alpha=emotion_alpha if emo is not None else 1.0,
+                                seconds=target_seconds if target_seconds > 0 else None,
                                 interval_silence_ms=interval_silence_ms, seed=seed, cache=None,
-                                token_progress=tokens, cfm_progress=cfm)
-            out = result.waveform if total is None else vt.fit_waveform(result.waveform, total)
-        return io.NodeOutput(audio_dict(out, result.sample_rate))
+                                token_progress=cm.Progress(1, 1500), cfm_progress=cm.Progress(1, 25))
+        return io.NodeOutput(audio_dict(result.waveform, result.sample_rate))

@@ -1,14 +1,13 @@
-"""Socket types of the pack and the two payloads that span several text segments.
+"""Socket types of the pack. Every payload is a core dataclass, unchanged:
 
-INDEXTTS2_MODEL carries `comfy_models.LoadedIndexTTS2`; INDEXTTS2_SPEAKER and INDEXTTS2_EMOTION
-carry the core's `SpeakerPrompt` / `EmotionSpec` unchanged. A text is split into segments by the
-T2S node, so the semantic and mel payloads hold one core result per segment plus the duration
-plan (per segment: GPT tokens, mel frames, exact samples; and the exact total, when a target is set).
+INDEXTTS2_MODEL    comfy_models.LoadedIndexTTS2 (the core models + one ModelPatcher per stage)
+INDEXTTS2_SPEAKER  pipeline.SpeakerPrompt
+INDEXTTS2_EMOTION  pipeline.EmotionSpec
+INDEXTTS2_SEMANTIC pipeline.SemanticSegments (every text segment's codes + latents, and the plan)
+INDEXTTS2_MEL      pipeline.MelSegments (a mel per segment, and the lengths to cut the audio to)
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import torch
 
@@ -21,32 +20,6 @@ Semantic = io.Custom("INDEXTTS2_SEMANTIC")
 Mel = io.Custom("INDEXTTS2_MEL")
 
 CATEGORY = "audio/IndexTTS2"
-
-
-@dataclass(frozen=True)
-class SemanticSegments:
-    """INDEXTTS2_SEMANTIC: GPT output for every text segment of one text."""
-
-    segments: tuple  # indextts2_core.pipeline.SemanticResult per segment
-    plan: tuple  # per segment (target tokens | None, mel frames | None, exact samples | None)
-    total_samples: int | None  # exact output length when a target was set, else None
-    speaker_key: str  # content hash of the speaker audio the codes were generated for
-
-    @property
-    def num_tokens(self) -> int:
-        return sum(int(s.codes.shape[-1]) for s in self.segments)
-
-
-@dataclass(frozen=True)
-class MelSegments:
-    """INDEXTTS2_MEL: one log-mel [1, 80, F_i] per segment, and the sample lengths to cut them to."""
-
-    mels: tuple  # torch.Tensor [1, 80, F_i]
-    exact_samples: tuple  # per segment: int (cut the vocoded segment to it) or None
-    total_samples: int | None  # exact length of the joined waveform, or None
-
-    def frames(self) -> int:
-        return sum(int(m.shape[-1]) for m in self.mels)
 
 
 def audio_dict(waveform: torch.Tensor, sample_rate: int) -> dict:

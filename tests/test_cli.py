@@ -4,6 +4,7 @@ both layouts, exact durations, 16-bit output, and the refusals (all before any m
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -32,30 +33,30 @@ def test_speak_official_layout_exact_seconds(e2e_kit, voice, tmp_path):  # noqa:
     out = tmp_path / "out.wav"
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     proc = subprocess.run([sys.executable, "-m", "indextts2_core", "speak", "--models", str(e2e_kit / "checkpoints"),
-                           "--text", "The robots sang today.", "--speaker", str(voice), "--seconds", "0.6",
-                           "--seed", "1", "--device", "cpu", "--out", str(out), *FAST],
+                           "--text", TEXT, "--max-segment-tokens", "8", "--silence-ms", "100", "--speaker", str(voice),
+                           "--seconds", "0.6", "--seed", "1", "--device", "cpu", "--out", str(out), *FAST],
                           capture_output=True, text=True, cwd=tmp_path, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert f"wrote {out}" in proc.stderr
-    info = sf.info(str(out))
+    assert f"wrote {out}" in proc.stderr and re.search(r"s, ([2-9]|\d\d+) segment\(s\)", proc.stderr)
+    info = sf.info(str(out))  # 0.6 s exactly, the four 100 ms silences included
     assert (info.samplerate, info.channels, info.subtype, info.frames) == (22050, 1, "PCM_16", round(0.6 * 22050))
     assert [p.name for p in tmp_path.iterdir()] == ["out.wav"]  # no temporary file left
 
 
-def test_speak_pack_layout_tokens_per_segment(e2e_pack, voice, tmp_path):  # noqa: F811
+def test_speak_pack_layout_tokens_for_the_whole_text(e2e_pack, voice, tmp_path):  # noqa: F811
     from indextts2_core.model_files import ModelPaths, load_tokenizer
-    from indextts2_core.pipeline import text_segments
+    from indextts2_core.pipeline import plan_durations, text_segments
 
-    n = len(text_segments(load_tokenizer(ModelPaths.locate(e2e_pack).bpe), TEXT, 8))
+    plan = plan_durations(text_segments(load_tokenizer(ModelPaths.locate(e2e_pack).bpe), TEXT, 8), target_tokens=30)
     out = tmp_path / "sub" / "speech.wav"
-    rc = main(["speak", "--models", str(e2e_pack), "--text", TEXT, "--speaker", str(voice), "--tokens", "5",
+    rc = main(["speak", "--models", str(e2e_pack), "--text", TEXT, "--speaker", str(voice), "--tokens", "30",
                "--max-segment-tokens", "8", "--emotion-vector", "0,0,0.4,0,0,0,0,0.2", "--emotion-alpha", "0.8",
                "--dtype", "bf16", "--device", "cpu", "--out", str(out), *FAST])
-    assert rc == 0 and n >= 2
+    assert rc == 0 and len(plan) >= 2 and sum(plan.tokens) == 30
     data, sr = sf.read(str(out), dtype="int16")
-    assert sr == 22050 and len(data) == n * int(5 * 1.72) * 256 + (n - 1) * 4410
-    gap = data[int(5 * 1.72) * 256: int(5 * 1.72) * 256 + 4410]
-    assert not gap.any() and data.any()
+    first = int(plan.tokens[0] * 1.72) * 256
+    assert sr == 22050 and len(data) == sum(int(t * 1.72) * 256 for t in plan.tokens) + (len(plan) - 1) * 4410
+    assert not data[first: first + 4410].any() and data.any()
 
 
 @pytest.mark.parametrize("extra, message", [
@@ -66,6 +67,8 @@ def test_speak_pack_layout_tokens_per_segment(e2e_pack, voice, tmp_path):  # noq
     (["--text", "Hi there.", "--emotion-alpha", "0.5"], "emotion_alpha needs an emotion source"),
     (["--text", "Hi there.", "--random-emotion"], "use_random"),
     (["--text", "Hi there.", "--emotion-vector", "0.5,0.5"], "needs 8 values"),
+    (["--text", "Hi there.", "--seconds", "0.005"], "too short"),
+    (["--text", "Hi there.", "--tokens", "0"], "target_tokens must be a positive integer"),
 ])
 def test_bad_requests(e2e_kit, voice, tmp_path, capsys, extra, message):  # noqa: F811
     out = tmp_path / "o.wav"

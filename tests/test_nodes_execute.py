@@ -20,12 +20,13 @@ def env(monkeypatch, tmp_path):
     pack = load_pack(monkeypatch, tmp_path / "models")
     # inside ComfyUI the core is the pack's sub-package (relative imports): patch that copy
     pipeline = importlib.import_module(pack.__name__ + ".indextts2_core.pipeline")
+    segments = importlib.import_module(pack.__name__ + ".indextts2_core.pipeline.segments")
     nodes = {n.define_schema().node_id: n for n in node_list(pack)}
     cm = sys.modules[pack.__name__ + ".nodes.comfy_models"]
     mm = sys.modules["comfy.model_management"]
     calls: dict[str, list] = {}
 
-    def record(name, result):
+    def record(name, result, module=pipeline):
         def fn(*args, **kwargs):
             calls.setdefault(name, []).append((args, kwargs))
             progress = kwargs.get("progress")
@@ -33,27 +34,28 @@ def env(monkeypatch, tmp_path):
                 for i in range(1, 4):
                     progress(i, 3)
             return result(*args, **kwargs) if callable(result) else result
-        monkeypatch.setattr(pipeline, name, fn)
+        monkeypatch.setattr(module, name, fn)
 
     speaker = pipeline.SpeakerPrompt("spk", torch.zeros(1, 5, 8), torch.zeros(1, 5, 8), torch.zeros(1, 80, 7),
                                      torch.zeros(1, 192), torch.zeros(1, 7, 4), torch.zeros(1, 5, 8))
     record("encode_speaker", speaker)
     record("emotion_from_vector", lambda *a, **k: pipeline.EmotionSpec("vector", weights=tuple(a[2])))
     record("emotion_from_audio", pipeline.EmotionSpec("audio", alpha=0.5))
-    record("gpt_conditioning", pipeline.GPTConditioning(torch.zeros(1, 34, 8), torch.zeros(1, 8)))
     record("text_segments", lambda tok, text, n=120: [[1] * 10, [2] * 30] if len(text) > 20 else [[1] * 10])
+    # the segment stages run for real; only their one-segment networks calls are stood in for
+    record("gpt_conditioning", pipeline.GPTConditioning(torch.zeros(1, 34, 8), torch.zeros(1, 8)), segments)
 
     def semantic(gpt, spk, emo, ids, settings, target_tokens=None, **kw):
         t = target_tokens or 20
         return pipeline.SemanticResult(tuple(ids), torch.zeros(1, t, dtype=torch.long), torch.zeros(1, t, 8),
                                        torch.zeros(1, t + 1, dtype=torch.long), True, torch.zeros(1, 8))
-    record("generate_semantic", semantic)
+    record("generate_semantic", semantic, segments)
     record("synthesize_mel", lambda s2mel, codec, spk, sem, target_frames=None, **kw: pipeline.MelResult(
-        torch.zeros(1, 80, target_frames or int(sem.codes.shape[-1] * 1.72)), 0))
-    record("vocode", lambda voc, mel: torch.full((1, 256 * mel.shape[-1]), 0.5))
+        torch.zeros(1, 80, target_frames or int(sem.codes.shape[-1] * 1.72)), 0), segments)
+    record("vocode", lambda voc, mel: torch.full((1, 256 * mel.shape[-1]), 0.5), segments)
 
-    models = SimpleNamespace(**{n: torch.nn.Linear(1, 1) for n in cm.STAGE_MODULES}, t2e=None, tokenizer=None,
-                             emotion="matrices", w2v_features=None, config=SimpleNamespace(s2mel=SimpleNamespace(mel="mel")))
+    models = pipeline.IndexTTS2Models(**{n: torch.nn.Linear(1, 1) for n in cm.STAGE_MODULES}, tokenizer=None,
+                                      emotion="matrices", config=SimpleNamespace(s2mel=SimpleNamespace(mel="mel")))
     model = cm.wrap_models(models, "x", torch.device("cpu"), torch.device("cpu"))
     return SimpleNamespace(nodes=nodes, calls=calls, model=model, speaker=speaker, mm=mm, cm=cm, pipeline=pipeline,
                            pack=pack,
@@ -100,6 +102,13 @@ def test_target_seconds_gives_exact_samples(env):
     sem, tokens, mel, audio = _chain(env, text="A much longer text, in two segments.", duration_mode="target seconds",
                                      target_seconds=3.0)
     assert audio["waveform"].shape[-1] == 66150 and len(sem.segments) == 2
+    wav = audio["waveform"][0, 0]
+    first = sem.plan.samples[0]
+    assert first + 4410 + sem.plan.samples[1] == 66150  # the 200 ms silence is part of the 3.0 s
+    assert wav[first: first + 4410].eq(0).all() and wav[:first].eq(0.5).all() and wav[first + 4410:].eq(0.5).all()
+    # another silence at the vocoder: still exactly 3.0 s
+    other = env.nodes["IndexTTS2Vocoder"].execute(env.model, mel, 500)[0]
+    assert other["waveform"].shape[-1] == 66150
 
 
 def test_target_tokens_are_a_total(env):
@@ -112,10 +121,21 @@ def test_s2m_target_frames_and_seconds(env):
     sem, _, _, _ = _chain(env)
     s2m = env.nodes["IndexTTS2S2M"]
     mel = s2m.execute(env.model, sem, env.speaker, 10, 0.7, "target frames", 5.0, 99, 0)[0]
-    assert mel.frames() == 99 and env.calls["synthesize_mel"][-1][1]["steps"] == 10
+    assert mel.num_frames == 99 and env.calls["synthesize_mel"][-1][1]["steps"] == 10
     mel = s2m.execute(env.model, sem, env.speaker, 10, 0.7, "target seconds", 2.5, 99, 0)[0]
     audio = env.nodes["IndexTTS2Vocoder"].execute(env.model, mel, 200)[0]
     assert audio["waveform"].shape[-1] == round(2.5 * 22050)
+
+
+def test_speak_passes_the_whole_output_length(env, monkeypatch):
+    seen = []
+    monkeypatch.setattr(env.pipeline, "synthesize", lambda models, text, wav, rate, **kw: seen.append(kw) or
+                        SimpleNamespace(waveform=torch.zeros(1, 10), sample_rate=22050))
+    audio = {"waveform": torch.randn(1, 1, 16000), "sample_rate": 16000}
+    speak = env.nodes["IndexTTS2Speak"]
+    speak.execute(env.model, audio, "Hello there.", 1.0, 3.0, 350, 5)
+    speak.execute(env.model, audio, "Hello there.", 1.0, 0.0, 200, 5)
+    assert [(k["seconds"], k["interval_silence_ms"]) for k in seen] == [(3.0, 350), (None, 200)]
 
 
 def test_progress_and_interrupt(env):

@@ -1,4 +1,4 @@
-"""pipeline.py on the public e2e kit's random-weight models (loaded once per session): durations,
+"""pipeline.synthesize and friends on the public e2e kit's random-weight models (loaded once per session): durations,
 segments and silences, caching, determinism, emotion modes, precision, and the refusals."""
 
 from __future__ import annotations
@@ -31,23 +31,30 @@ def run(models, speaker, **kw):
     return pl.synthesize(models, kw.pop("text", TEXT), wav, sr, **kw)
 
 
-def test_seconds_mode_gives_exact_samples_and_zero_gaps(e2e_models, speaker):  # noqa: F811
-    r = run(e2e_models, speaker, seconds=0.7, max_text_tokens_per_segment=8, interval_silence_ms=100, seed=3)
-    n = len(r.segments)
-    assert n >= 2
-    assert r.waveform.shape == (1, round(0.7 * 22050) + (n - 1) * 2205)
-    assert sum(s.num_samples for s in r.segments) == round(0.7 * 22050)
+def test_seconds_are_the_whole_output_silences_included(e2e_models, speaker):  # noqa: F811
+    r = run(e2e_models, speaker, seconds=3.0, max_text_tokens_per_segment=8, interval_silence_ms=350, seed=3)
+    n, gap = len(r.segments), int(22050 * 0.35)
+    assert n >= 3
+    assert r.waveform.shape == (1, 66150)  # 3.0 s exactly, the four 350 ms silences included
+    assert sum(s.num_samples for s in r.segments) == 66150 - (n - 1) * gap
     for a, b in zip(r.segments, r.segments[1:]):
-        assert b.start_sample == a.start_sample + a.num_samples + 2205
+        assert b.start_sample == a.start_sample + a.num_samples + gap
         assert torch.all(r.waveform[0, a.start_sample + a.num_samples: b.start_sample] == 0)
+        assert a.mel_frames * 256 >= a.num_samples > (a.mel_frames - 1) * 256  # S2M length, then the cut
     assert r.segments[0].start_sample == 0 and r.waveform.abs().max() <= 1
 
 
-def test_target_tokens_per_segment(e2e_models, speaker):  # noqa: F811
+def test_target_tokens_are_for_the_whole_text(e2e_models, speaker):  # noqa: F811
     r = run(e2e_models, speaker, text="The robots sang today.", target_tokens=7, seed=0)
     (seg,) = r.segments
     assert seg.codes.shape == (1, 7) and seg.mel_frames == int(7 * 1.72)
     assert r.waveform.shape[-1] == int(7 * 1.72) * 256
+    r = run(e2e_models, speaker, target_tokens=40, max_text_tokens_per_segment=8, seed=0)
+    codes = [s.codes.shape[-1] for s in r.segments]
+    lengths = [len(s.text_ids) for s in r.segments]
+    assert sum(codes) == 40 and len(codes) >= 3
+    assert all(abs(c - 40 * n / sum(lengths)) < 1 for c, n in zip(codes, lengths))  # shared by text tokens
+    assert r.waveform.shape[-1] == sum(int(c * 1.72) * 256 for c in codes) + (len(codes) - 1) * 4410
 
 
 def test_natural_mode_caches_the_speaker(e2e_models, e2e_audio):  # noqa: F811
@@ -71,7 +78,9 @@ def test_sampling_follows_the_seed(e2e_models, speaker):  # noqa: F811
 
 
 def test_segment_without_codes_is_left_out(e2e_models, speaker, monkeypatch):  # noqa: F811
-    real = pl.generate_semantic
+    from indextts2_core.pipeline import segments
+
+    real = segments.generate_semantic
 
     def first_segment_silent(*a, **k):
         res = real(*a, **k)
@@ -79,13 +88,29 @@ def test_segment_without_codes_is_left_out(e2e_models, speaker, monkeypatch):  #
             return dataclasses.replace(res, codes=res.codes[:, :0], latent=res.latent[:, :0])
         return res
 
-    first_ids = tuple(pl.text_segments(e2e_models.tokenizer, TEXT, 8)[0])
-    monkeypatch.setattr(pl, "generate_semantic", first_segment_silent)
-    r = run(e2e_models, speaker, target_tokens=4, max_text_tokens_per_segment=8, seed=0)
+    texts = pl.text_segments(e2e_models.tokenizer, TEXT, 8)
+    first_ids = tuple(texts[0])
+    monkeypatch.setattr(segments, "generate_semantic", first_segment_silent)
+    r = run(e2e_models, speaker, target_tokens=30, max_text_tokens_per_segment=8, seed=0)
+    tokens = pl.plan_durations(texts, target_tokens=30).tokens
     n = len(r.segments)
-    assert r.segments[0].num_samples == 0 and r.segments[0].codes.shape[-1] == 0
-    assert r.waveform.shape[-1] == (n - 1) * int(4 * 1.72) * 256 + (n - 2) * 4410  # no gap for the empty one
-    assert r.segments[1].start_sample == 0
+    assert r.segments[0].num_samples == 0 and r.segments[0].codes.shape[-1] == 0 and r.segments[0].mel_frames == 0
+    assert r.waveform.shape[-1] == sum(int(t * 1.72) * 256 for t in tokens[1:]) + (n - 2) * 4410  # no gap for it
+    assert r.segments[1].start_sample == 0 and "s2mel" not in r.segments[0].seconds
+
+
+def test_no_speech_at_all_is_an_error(e2e_models, speaker, monkeypatch):  # noqa: F811
+    from indextts2_core.pipeline import segments
+
+    real = segments.generate_semantic
+
+    def silent(*a, **k):
+        res = real(*a, **k)
+        return dataclasses.replace(res, codes=res.codes[:, :0], latent=res.latent[:, :0])
+
+    monkeypatch.setattr(segments, "generate_semantic", silent)
+    with pytest.raises(RuntimeError, match="no speech"):
+        run(e2e_models, speaker, target_tokens=3, seed=0)
 
 
 def test_emotion_modes(e2e_models, speaker, e2e_audio):  # noqa: F811
@@ -141,6 +166,8 @@ def test_bf16_gpt_other_stages_fp32(e2e_models, speaker):  # noqa: F811
     ({"normalize_emotion_vector": True}, "normalize_emotion_vector"),
     ({"seconds": 1.0, "target_tokens": 5}, "either seconds or target_tokens"),
     ({"seconds": 0.001}, "too short"),
+    ({"seconds": 0.05, "max_text_tokens_per_segment": 8}, r"too short for \d+ text segment"),
+    ({"target_tokens": 2, "max_text_tokens_per_segment": 8}, r"fewer than the \d+ text segments"),
     ({"seconds": float("nan")}, "seconds"),
     ({"emotion_text": "I am sad"}, "Qwen"),
     ({"cfm_noise": [torch.zeros(1)] * 9}, "cfm_noise"),
@@ -211,16 +238,6 @@ def test_ten_minute_speaker_is_cut_to_15_seconds():
     spk = pl.encode_speaker(Semantic(), Codec(), lambda f: torch.zeros(1, 192), S2M(), wav, 44100, mel_config=mel)
     assert spk.ref_mel.shape == (1, 80, 1291) and spk.prompt_cond.shape[1] == 1291
     assert spk.spk_cond_emb.shape[1] == 749 and spk.emo_cond_emb.shape[1] == 749
-
-
-def test_plan_durations_splits_exactly():
-    plan = pl.plan_durations([[1] * 10, [1] * 3, [1] * 7], 2.0, None)
-    samples = [p[2] for p in plan]
-    assert sum(samples) == 44100 and samples[0] > samples[2] > samples[1]
-    assert all(p[1] * 256 >= p[2] > (p[1] - 1) * 256 for p in plan)  # frames cover the samples
-    assert pl.plan_durations([[1], [2]], None, [4, 6]) == [(4, None, None), (6, None, None)]
-    with pytest.raises(ValueError, match="2 text segment"):
-        pl.plan_durations([[1], [2]], None, [4])
 
 
 def test_wav_is_written_atomically(tmp_path, monkeypatch):

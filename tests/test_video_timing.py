@@ -71,31 +71,24 @@ def test_split_total_is_exact_and_proportional():
     assert vt.split_total(3, [100, 1, 1]) == [1, 1, 1]
 
 
-def test_plan_and_join_give_exact_total():
-    total = vt.seconds_to_samples(3.0)
-    gap = vt.silence_samples(200)
-    assert gap == 4410
-    frames = vt.plan_segment_frames(total, [10, 30], gap)
-    waves = [torch.randn(1, f * 256) for f in frames]
-    joined = vt.join_segments(waves, gap, total)
-    assert joined.shape == (1, total)
-    # the first segment survives untouched, the gap between the two is silent
-    assert torch.equal(joined[:, : waves[0].shape[1]], waves[0])
-    single = vt.join_segments([torch.randn(1, 259 * 256)], gap, total)
-    assert single.shape == (1, total)
+def test_split_total_with_a_minimum_part():
+    parts = vt.split_total(2205, [200, 1], minimum=256)
+    assert parts == [1949, 256]
+    assert vt.split_total(50716, [10, 3, 7], minimum=256) == [25358, 7607, 17751]
+    with pytest.raises(ValueError, match="at least 256"):
+        vt.split_total(500, [1, 1], minimum=256)
 
 
-def test_join_without_target_uses_official_gap():
-    waves = [torch.ones(1, 5), torch.ones(1, 7)]
-    out = vt.join_segments(waves, 3)
-    assert out.shape == (1, 15) and out[0, 5:8].eq(0).all()
+def test_silence_samples_follow_the_official_truncation():
+    assert vt.silence_samples(200) == 4410 and vt.silence_samples(350) == 7717 and vt.silence_samples(0) == 0
+    assert vt.silence_samples(12.5) == 275
 
 
 @pytest.mark.parametrize("call", [
     lambda: vt.seconds_to_samples(0), lambda: vt.seconds_to_samples(float("nan")),
     lambda: vt.video_seconds(0, 25), lambda: vt.video_seconds(10, 0), lambda: vt.frame_rule(10, "3n+1"),
     lambda: vt.split_total(2, [1, 1, 1]), lambda: vt.fit_waveform(torch.ones(1, 1, 0), 10),
-    lambda: vt.plan_segment_frames(1000, [1, 1], 4410), lambda: vt.silence_samples(-1),
+    lambda: vt.silence_samples(-1), lambda: vt.silence_samples(float("inf")), lambda: vt.silence_samples(True),
 ])
 def test_bad_values_raise(call):
     with pytest.raises(ValueError):

@@ -1,0 +1,142 @@
+"""The loaded stage modules, device / dtype choice, and small helpers shared by the pipeline files
+(autocast policy, argument checks). Not responsible for file names (model_files.py)."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import time
+from dataclasses import dataclass
+
+import torch
+
+log = logging.getLogger(__name__)
+
+DTYPES = {"fp32": torch.float32, "float32": torch.float32, "fp16": torch.float16, "float16": torch.float16,
+          "half": torch.float16, "bf16": torch.bfloat16, "bfloat16": torch.bfloat16}
+
+
+@dataclass(frozen=True)
+class IndexTTS2Models:
+    """Every loaded stage module. `t2e` (Qwen emotion model) is None unless asked for."""
+
+    config: object  # IndexTTS2Config
+    tokenizer: object  # text.TextTokenizer
+    semantic: torch.nn.Module  # w2v-BERT (17 layers) + stats normalisation
+    codec: torch.nn.Module  # MaskGCT semantic codec
+    campplus: torch.nn.Module
+    gpt: torch.nn.Module  # UnifiedVoice
+    s2mel: torch.nn.Module
+    vocoder: torch.nn.Module  # BigVGAN
+    emotion: object  # emotion.EmotionMatrices
+    t2e: object | None = None  # emotion.text_emotion.TextEmotionModel
+    device: torch.device = torch.device("cpu")
+    dtype: torch.dtype = torch.float32  # GPT compute dtype; everything else is fp32
+    w2v_features: object | None = None  # audio.W2VFeatureConfig of the w2v-BERT folder
+    cache: object | None = None  # prompt_cache.FeatureCache shared by calls with these models
+
+
+def resolve_device(device) -> torch.device:
+    """A usable torch device or ValueError (unknown name, or no such accelerator here)."""
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as e:
+        raise ValueError(f"unknown device {device!r} (use cpu, cuda, cuda:N or mps)") from e
+    if dev.type == "cuda" and (not torch.cuda.is_available() or (dev.index or 0) >= torch.cuda.device_count()):
+        raise ValueError(f"device {device!r} requested but CUDA is not available here")
+    if dev.type == "mps" and not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
+        raise ValueError(f"device {device!r} requested but MPS is not available here")
+    if dev.type == "xpu" and not (hasattr(torch, "xpu") and torch.xpu.is_available()):
+        raise ValueError(f"device {device!r} requested but no XPU is available here")
+    if dev.type not in ("cpu", "cuda", "mps", "xpu"):
+        raise ValueError(f"unsupported device {device!r} (use cpu, cuda, cuda:N or mps)")
+    return dev
+
+
+def resolve_dtype(dtype) -> torch.dtype:
+    if isinstance(dtype, torch.dtype) and dtype in DTYPES.values():
+        return dtype
+    if isinstance(dtype, str) and dtype.lower() in DTYPES:
+        return DTYPES[dtype.lower()]
+    raise ValueError(f"unknown dtype {dtype!r} (use fp32, fp16 or bf16)")
+
+
+def load_models(paths, device="cpu", dtype="fp32", load_t2e: bool = False) -> IndexTTS2Models:
+    """Load every stage from `ModelPaths` (or a models folder). The GPT runs in `dtype`;
+    w2v-BERT, codec, CAMPPlus, S2M and BigVGAN stay fp32 as the official pipeline (spec §9.5)."""
+    from ..audio import W2VFeatureConfig
+    from ..config import IndexTTS2Config
+    from ..emotion import EmotionMatrices
+    from ..gpt import load_gpt
+    from ..model_files import ModelPaths, load_tokenizer
+    from ..prompt_cache import FeatureCache
+    from ..s2mel import load_s2mel
+    from ..semantic.codec import load_semantic_codec
+    from ..semantic.w2v_bert import load_semantic_encoder
+    from ..speaker.campplus import load_campplus
+    from ..vocoder import load_bigvgan
+
+    dev, dt = resolve_device(device), resolve_dtype(dtype)
+    if not isinstance(paths, ModelPaths):
+        paths = ModelPaths.locate(paths)
+    paths.require(include_t2e=load_t2e)
+    cfg = IndexTTS2Config.from_yaml(paths.config)
+    t0 = time.perf_counter()
+    t2e = None
+    if load_t2e:
+        from ..emotion import TextEmotionModel
+
+        t2e = TextEmotionModel.load(paths.qwen_dir, dev)
+    models = IndexTTS2Models(
+        config=cfg, tokenizer=load_tokenizer(paths.bpe),
+        semantic=load_semantic_encoder(paths.w2v_bert_dir, paths.w2v_stats, dev),
+        codec=load_semantic_codec(paths.semantic_codec, cfg.semantic_codec, dev),
+        campplus=load_campplus(paths.campplus, dev),
+        gpt=load_gpt(paths.gpt, cfg, dev, dt),
+        s2mel=load_s2mel(paths.s2mel, cfg, dev),
+        vocoder=load_bigvgan(paths.bigvgan_dir, dev),
+        emotion=EmotionMatrices.load(paths.spk_matrix, paths.emo_matrix, cfg.emo_num,
+                                     model_dim=cfg.gpt.model_dim).to(dev),
+        t2e=t2e, device=dev, dtype=dt,
+        w2v_features=W2VFeatureConfig.from_json(paths.w2v_bert_dir / "preprocessor_config.json"),
+        cache=FeatureCache(max_items=8),
+    )
+    log.info("IndexTTS2 models loaded from %s (%s layout) on %s, GPT %s, in %.1f s",
+             paths.root, paths.layout, dev, dt, time.perf_counter() - t0)
+    return models
+
+
+# ---- helpers shared by the pipeline files ---------------------------------------------------------
+def gpt_autocast(gpt):
+    """fp16/bf16 GPT: autocast as the official use_fp16 path (norms and softmax in fp32)."""
+    p = next(gpt.parameters())
+    if p.dtype == torch.float32:
+        return contextlib.nullcontext()
+    return torch.autocast(p.device.type, dtype=p.dtype)
+
+
+def no_autocast(device: torch.device):
+    return torch.autocast(device.type, enabled=False) if device.type in ("cuda", "cpu") else contextlib.nullcontext()
+
+
+def module_device(module) -> torch.device:
+    return next(module.parameters()).device
+
+
+def sync(device: torch.device) -> None:
+    """Wait for queued GPU work, so wall times belong to the stage that queued it."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def finite(x, what: str) -> float:
+    if isinstance(x, bool) or not isinstance(x, (int, float)) or not math.isfinite(x):
+        raise ValueError(f"{what} must be a finite number, got {x!r}")
+    return float(x)
+
+
+def positive_int(x, what: str) -> int:
+    if isinstance(x, bool) or not isinstance(x, int) or x <= 0:
+        raise ValueError(f"{what} must be a positive integer, got {x!r}")
+    return x

@@ -1,0 +1,208 @@
+"""Speaker and emotion conditioning (spec §2, §5, §9.3 steps 1–2): prompt audio → `SpeakerPrompt`,
+one of five emotion sources → `EmotionSpec`, and both → the GPT's conditioning rows.
+
+Shapes: T_w w2v-BERT frames (50 Hz), P prompt mel frames, C S2M content width, D GPT width.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Sequence
+
+import torch
+
+from .models import finite, gpt_autocast, module_device, no_autocast
+
+MIN_PROMPT_SECONDS = 0.25  # shorter speaker / emotion audio is refused (no usable conditioning)
+
+
+@dataclass(frozen=True)
+class SpeakerPrompt:
+    """Conditioning computed once per distinct speaker audio (spec §2.2–2.6, §9.4)."""
+
+    key: str  # content hash of the input audio
+    spk_cond_emb: torch.Tensor  # [1, T_w, 1024] normalised w2v-BERT layer 17 (22.05→16 kHz chain)
+    s_ref: torch.Tensor  # [1, T_w, 1024] semantic-codec quantised embedding
+    ref_mel: torch.Tensor  # [1, 80, P]
+    style: torch.Tensor  # [1, 192] CAMPPlus
+    prompt_cond: torch.Tensor  # [1, P, C] length-regulated S_ref
+    emo_cond_emb: torch.Tensor  # [1, T_w', 1024] the same audio through the emotion chain (soxr → 16 kHz)
+
+
+@dataclass(frozen=True)
+class EmotionSpec:
+    """How the emotion vector of the GPT is formed (spec §5).
+
+    mode "speaker": the speaker audio's own emotion; "audio": blend towards `emo_cond_emb` by
+    `alpha`; "vector"/"text"/"random": `mix` (Σ w_k · prototype rows) + (1 − Σw) · speaker emotion.
+    """
+
+    mode: str
+    alpha: float = 1.0
+    emo_cond_emb: torch.Tensor | None = None  # [1, T_e, 1024] (mode "audio")
+    weights: tuple[float, ...] | None = None  # 8 weights after α scaling (vector modes)
+    rows: tuple[int, ...] | None = None  # chosen prototype row per emotion block
+    mix: torch.Tensor | None = None  # [1, D]
+
+
+@dataclass(frozen=True)
+class GPTConditioning:
+    conds: torch.Tensor  # [1, 34, D] (32 speaker latents + emotion vector, 2 speed rows)
+    emovec: torch.Tensor  # [1, D] emotion vector given to the GPT
+
+
+def check_prompt_audio(waveform, sample_rate, what: str) -> None:
+    """ValueError unless `waveform` is a usable prompt (finite, not silent, >= MIN_PROMPT_SECONDS)."""
+    from ..audio import to_mono, validate_waveform
+    from ..audio.io import check_sample_rate
+
+    if waveform is None:
+        raise ValueError(f"{what}: no audio given")
+    if not isinstance(waveform, torch.Tensor):
+        raise ValueError(f"{what}: expected a waveform tensor, got {type(waveform).__name__}")
+    mono = to_mono(waveform)
+    seconds = mono.shape[-1] / check_sample_rate(sample_rate, what)
+    if seconds < MIN_PROMPT_SECONDS:
+        raise ValueError(f"{what} is too short: {seconds:.3f} s; at least {MIN_PROMPT_SECONDS} s is needed "
+                         "(3-15 s of clean speech works best)")
+    validate_waveform(mono, sample_rate, what)
+
+
+def _semantic_features(semantic, audio_16k: torch.Tensor, w2v_features=None) -> torch.Tensor:
+    from ..audio import w2v_bert_features
+
+    feats, mask = w2v_bert_features(audio_16k, w2v_features)
+    return semantic(feats, mask)
+
+
+def _cached(cache, key: str, fn):
+    return fn() if cache is None else cache.get_or_compute(key, fn)
+
+
+def _emotion_key(audio: str, semantic) -> str:
+    return f"emotion:{audio}:{id(semantic)}"
+
+
+def encode_speaker(semantic, codec, campplus, s2mel, waveform: torch.Tensor, sample_rate: int, *,
+                   mel_config=None, w2v_features=None, cache=None) -> SpeakerPrompt:
+    """Speaker audio ([T], [C, T] or [1, C, T] at any rate) → its conditioning (spec §9.3 step 2).
+
+    `mel_config`: the S2M `MelConfig` (config.s2mel.mel; official values when None)."""
+    from ..audio import campplus_features, mel_spectrogram, prepare_emotion_prompt, prepare_speaker_prompt
+    from ..prompt_cache import audio_key
+
+    check_prompt_audio(waveform, sample_rate, "speaker audio")
+    if mel_config is None:
+        from ..config import MelConfig
+
+        mel_config = MelConfig(sr=22050, n_fft=1024, win_length=1024, hop_length=256, n_mels=80, fmin=0.0,
+                               fmax=None)  # from the official config.yaml
+    key = audio_key(waveform, sample_rate)
+    modules = (id(semantic), id(codec), id(campplus), id(s2mel), mel_config)
+
+    def compute() -> SpeakerPrompt:
+        audio_22k, audio_16k = prepare_speaker_prompt(waveform, sample_rate)
+        spk_cond_emb = _semantic_features(semantic, audio_16k, w2v_features)
+        _, s_ref = codec.quantize(spk_cond_emb)
+        dev = module_device(s2mel)
+        ref_mel = mel_spectrogram(audio_22k, mel_config).to(dev)
+        style = campplus(campplus_features(audio_16k)[None]).to(dev)
+        with no_autocast(dev):
+            prompt_cond = s2mel.length_regulator(s_ref.to(dev), ref_mel.shape[-1])
+        emo_cond_emb = _cached(cache, _emotion_key(key, semantic), lambda: _semantic_features(
+            semantic, prepare_emotion_prompt(waveform, sample_rate), w2v_features))  # shared with emotion_from_audio
+        return SpeakerPrompt(key, spk_cond_emb, s_ref, ref_mel, style, prompt_cond, emo_cond_emb)
+
+    return _cached(cache, f"speaker:{key}:{hash(modules)}", compute)
+
+
+def emotion_from_speaker() -> EmotionSpec:
+    """The default: the speaker audio's own emotion (α = 1, spec §5.1)."""
+    return EmotionSpec(mode="speaker")
+
+
+def emotion_from_audio(semantic, waveform: torch.Tensor, sample_rate: int, alpha: float = 1.0, *,
+                       w2v_features=None, cache=None) -> EmotionSpec:
+    """Emotion reference audio blended with the speaker's by `alpha` (not clamped, spec §5.1)."""
+    from ..audio import prepare_emotion_prompt
+    from ..prompt_cache import audio_key
+
+    alpha = finite(alpha, "emotion alpha")
+    check_prompt_audio(waveform, sample_rate, "emotion audio")
+    key = _emotion_key(audio_key(waveform, sample_rate), semantic)
+    emb = _cached(cache, key, lambda: _semantic_features(semantic, prepare_emotion_prompt(waveform, sample_rate),
+                                                         w2v_features))
+    return EmotionSpec(mode="audio", alpha=alpha, emo_cond_emb=emb)
+
+
+def emotion_from_vector(matrices, speaker: SpeakerPrompt, weights: Sequence[float], alpha: float = 1.0,
+                        normalize: bool = False, use_random: bool = False, seed: int | None = None,
+                        mode: str = "vector") -> EmotionSpec:
+    """8 weights (happy, angry, sad, afraid, disgusted, melancholic, surprised, calm) → prototype mix.
+
+    `normalize`: the web UI's bias + cap at 0.8 first; then the official α scaling (clamped to
+    [0, 1], 4-decimal truncation); rows picked by the speaker's style, or at random (`use_random`,
+    seeded by `seed`)."""
+    from ..emotion import normalize_webui, scale_vector
+
+    w = normalize_webui(weights) if normalize else list(weights)
+    w = scale_vector(w, finite(alpha, "emotion alpha"))
+    rng = random.Random(seed) if use_random else None
+    rows = matrices.select_rows(speaker.style, use_random=use_random, rng=rng)
+    return EmotionSpec(mode=mode, alpha=1.0, weights=tuple(w), rows=tuple(rows), mix=matrices.mix(w, rows))
+
+
+def emotion_from_text(t2e, matrices, speaker: SpeakerPrompt, text: str, alpha: float = 1.0,
+                      use_random: bool = False, seed: int | None = None) -> EmotionSpec:
+    """Qwen text → 8 scores → vector mode (spec §5.3); the README suggests α ≈ 0.6 here."""
+    if t2e is None:
+        raise ValueError("emotion from text needs the Qwen emotion model: load_models(..., load_t2e=True)")
+    if not isinstance(text, str) or not text.strip():
+        raise ValueError("emotion text is empty")
+    scores = t2e.scores(text)
+    return emotion_from_vector(matrices, speaker, scores, alpha, use_random=use_random, seed=seed, mode="text")
+
+
+def emotion_random(matrices, speaker: SpeakerPrompt, weights: Sequence[float], alpha: float = 1.0,
+                   seed: int | None = None) -> EmotionSpec:
+    """Vector mode with random prototype rows (official use_random=True)."""
+    return emotion_from_vector(matrices, speaker, weights, alpha, use_random=True, seed=seed, mode="random")
+
+
+def choose_emotion_mode(emotion_audio, emotion_vector, emotion_text, use_random: bool, emotion_alpha: float,
+                        normalize_emotion_vector: bool) -> str:
+    """The emotion mode of a `synthesize` call: exactly one source or none ("speaker");
+    contradictory options are refused (the CLI checks them before loading any model)."""
+    given = [n for n, v in (("emotion_audio", emotion_audio), ("emotion_vector", emotion_vector),
+                            ("emotion_text", emotion_text)) if v is not None]
+    if len(given) > 1:
+        raise ValueError(f"give at most one emotion source, got {' and '.join(given)}")
+    mode = {"emotion_audio": "audio", "emotion_vector": "vector", "emotion_text": "text"}.get(
+        given[0] if given else "", "speaker")
+    finite(emotion_alpha, "emotion_alpha")
+    if mode == "speaker" and emotion_alpha != 1.0:
+        raise ValueError("emotion_alpha needs an emotion source (emotion audio, vector or text); without one "
+                         "the speaker audio's own emotion is used as is")
+    if use_random and mode not in ("vector", "text"):
+        raise ValueError("use_random (random emotion prototypes) applies to an emotion vector or emotion text only")
+    if normalize_emotion_vector and mode != "vector":
+        raise ValueError("normalize_emotion_vector applies to an emotion vector only")
+    return mode
+
+
+def gpt_conditioning(gpt, speaker: SpeakerPrompt, emotion: EmotionSpec | None) -> GPTConditioning:
+    """Speaker latents + emotion vector → the GPT's 34 conditioning rows (spec §4.6, §9.3 step 6a)."""
+    from ..emotion import vector_emovec
+
+    emotion = emotion or emotion_from_speaker()
+    with torch.inference_mode(), gpt_autocast(gpt):
+        latents = gpt.speaker_latents(speaker.spk_cond_emb)
+        if emotion.mode == "audio":
+            emovec = gpt.merge_emovec(speaker.spk_cond_emb, emotion.emo_cond_emb, emotion.alpha)
+        else:  # the speaker audio's own emotion (emotion prompt = speaker prompt, α = 1)
+            emovec = gpt.merge_emovec(speaker.spk_cond_emb, speaker.emo_cond_emb, 1.0)
+            if emotion.mode != "speaker":
+                emovec = vector_emovec(emotion.mix, emotion.weights, emovec)
+        conds = gpt.conditioning(latents, emovec)
+    return GPTConditioning(conds, emovec)
