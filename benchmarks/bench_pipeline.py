@@ -6,7 +6,7 @@
 Without --models the networks are built at the real sizes from the official config.yaml (GPT 871 M
 parameters, w2v-BERT cut to 17 layers, S2M, BigVGAN v2, CAMPPlus, codec) with random weights; no
 model files are needed, only config.yaml and bpe.model (default: ../shared/official-data). A random
-GPT never stops on its own, so the length is fixed with --tokens (codes per segment).
+GPT never stops on its own, so the length is fixed with --tokens (codes for the whole text).
 """
 
 from __future__ import annotations
@@ -83,7 +83,7 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--speaker-seconds", type=float, default=5.0)
     ap.add_argument("--text", default="The quick brown fox jumps over the lazy dog, and then it rests in the sun.")
-    ap.add_argument("--tokens", type=int, default=100, help="codes per segment (2 s of speech at 50 per second)")
+    ap.add_argument("--tokens", type=int, default=100, help="codes for the whole text (2 s of speech at 50 per second)")
     ap.add_argument("--steps", type=int, default=25)
     ap.add_argument("--beams", type=int, default=3)
     args = ap.parse_args(argv)
@@ -112,7 +112,7 @@ def main(argv=None) -> int:
 
     print(f"IndexTTS2 pipeline, {what}; device {device}, GPT {dtype}, {torch.get_num_threads()} CPU threads")
     print("parameters (M): " + ", ".join(f"{k} {v:.1f}" for k, v in params.items()))
-    print(f"speaker prompt {args.speaker_seconds:g} s, {len(result.segments)} segment(s) x {args.tokens} codes, "
+    print(f"speaker prompt {args.speaker_seconds:g} s, {len(result.segments)} segment(s), {args.tokens} codes, "
           f"{args.beams} beams, {args.steps} CFM steps -> {audio_s:.2f} s of audio")
     print(f"{'stage':<18}{'seconds':>9}")
     print(f"{'build / load':<18}{load_s:>9.2f}")
