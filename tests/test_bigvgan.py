@@ -170,7 +170,7 @@ def test_load_bigvgan_roundtrip_and_strictness(tmp_path):
     (tmp_path / "bigvgan" / "bigvgan_generator.safetensors").unlink()
     _save_official(model, tmp_path / "bigvgan", raw)
     # a transposed-conv weight norm has g of shape [in, 1, 1]
-    sd = torch.load(tmp_path / "bigvgan" / "bigvgan_generator.pt")["generator"]
+    sd = torch.load(tmp_path / "bigvgan" / "bigvgan_generator.pt", weights_only=True)["generator"]
     assert sd["ups.0.0.weight_g"].shape == (4, 1, 1)
     del sd["activation_post.upsample.filter"]
     torch.save({"generator": sd}, tmp_path / "bigvgan" / "bigvgan_generator.pt")
