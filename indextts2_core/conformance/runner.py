@@ -88,7 +88,9 @@ def run_kit(kit: str | Path, out: str | Path, stage_ids: list[str] | None = None
         except Exception as e:  # one broken stage must not hide the others
             failed.add(sid)
             log.debug("stage %s failed", sid, exc_info=True)
-            results.append(StageResult(sid, "failed", f"{type(e).__name__}: {e}\n{traceback.format_exc(limit=4)}"))
+            # the message first (some exceptions start theirs with a newline): the CLI shows line one
+            results.append(StageResult(sid, "failed",
+                                       f"{type(e).__name__}: {str(e).strip()}\n{traceback.format_exc(limit=4)}"))
     return results
 
 
@@ -106,7 +108,9 @@ def _write(stage: dict, tensors: dict, out: Path) -> None:
         if path.is_file():  # several stages may share one output file
             from safetensors.torch import load_file
             merged = load_file(str(path))
-        merged.update({n: tensors[n].detach().cpu().contiguous() for n in wanted})
+        # own copies: a stage may return one tensor under several names (a no-op processor of the
+        # sampling chain, e.g. temperature 1), and safetensors refuses tensors that share memory
+        merged.update({n: tensors[n].detach().cpu().clone(memory_format=torch.contiguous_format) for n in wanted})
         tmp = path.with_suffix(".tmp")
         save_file(merged, str(tmp))
         tmp.replace(path)

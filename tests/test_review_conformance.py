@@ -1,0 +1,98 @@
+"""Kit stages under parameters other than the public kit's (hidden kits have other values): each
+test copies the public kit, edits a stage's params or inputs, runs it and checks the result
+against an independent computation or the spec's formula."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import types
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+from conftest import PUBLIC_KIT, need
+from indextts2_core.conformance import runner
+from indextts2_core.conformance.runner import run_kit
+
+
+def kit_copy(tmp_path: Path, edit, inputs_edit=None) -> Path:
+    """stages.json and inputs/ of the public kit copied (checkpoints linked), `edit(stages_by_id)`."""
+    src = need(PUBLIC_KIT)
+    kit = tmp_path / "kit"
+    kit.mkdir()
+    shutil.copytree(src / "inputs", kit / "inputs")
+    (kit / "checkpoints").symlink_to(src / "checkpoints")
+    doc = json.loads((src / "stages.json").read_text(encoding="utf-8"))
+    edit({s["id"]: s for s in doc["stages"]})
+    (kit / "stages.json").write_text(json.dumps(doc), encoding="utf-8")
+    if inputs_edit is not None:
+        path = kit / "inputs" / "inputs.safetensors"
+        path.chmod(0o644)
+        tensors = load_file(str(path))
+        inputs_edit(tensors)
+        save_file(tensors, str(path))
+    return kit
+
+
+def run_ok(kit: Path, out: Path, stages: list[str]) -> None:
+    results = run_kit(kit, out, stages)
+    bad = [(r.id, r.detail.splitlines()[0]) for r in results if r.status != "ran"]
+    assert not bad, bad
+
+
+def test_runner_writes_outputs_that_share_memory(tmp_path, monkeypatch):
+    """A stage may return the same tensor under two names; the file must still be written."""
+    (tmp_path / "stages.json").write_text(json.dumps({"stages": [
+        {"id": "zz_alias", "inputs": [], "outputs": [{"file": "expected/a.safetensors", "name": n} for n in "xy"]}]}))
+    x = torch.arange(6.0)
+    fake = types.SimpleNamespace(run=lambda ctx: {"x": x, "y": x})
+    monkeypatch.setattr(runner, "stage_module", lambda stage: fake)
+    run_ok(tmp_path, tmp_path / "out", ["zz_alias"])
+    got = load_file(str(tmp_path / "out" / "a.safetensors"))
+    assert torch.equal(got["x"], x) and torch.equal(got["y"], x)
+
+
+def test_runner_failure_detail_starts_with_the_message(tmp_path, monkeypatch):
+    (tmp_path / "stages.json").write_text(json.dumps({"stages": [
+        {"id": "zz_fail", "inputs": [], "outputs": [{"file": "expected/a.safetensors", "name": "x"}]}]}))
+
+    def boom(ctx):
+        raise RuntimeError("\n   what went wrong\n   more")
+
+    monkeypatch.setattr(runner, "stage_module", lambda stage: types.SimpleNamespace(run=boom))
+    (res,) = run_kit(tmp_path, tmp_path / "out", ["zz_fail"])
+    assert res.status == "failed" and res.detail.splitlines()[0] == "RuntimeError: what went wrong"
+
+
+@pytest.mark.parametrize("params", [
+    dict(temperature=1.0, top_k=0, top_p=1.0, repetition_penalty=1.0),  # every processor a no-op
+    dict(temperature=1.3, top_k=5, top_p=0.5, repetition_penalty=2.0),
+    dict(temperature=0.5, top_k=300, top_p=0.95, repetition_penalty=10.0),  # top_k above the vocabulary
+])
+def test_sampling_chain_follows_its_params(tmp_path, params):
+    from transformers.generation.logits_process import (RepetitionPenaltyLogitsProcessor, TemperatureLogitsWarper,
+                                                        TopKLogitsWarper, TopPLogitsWarper)
+
+    kit = kit_copy(tmp_path, lambda st: st["sampling_chain"]["params"].update(params))
+    run_ok(kit, tmp_path / "out", ["sampling_chain"])
+    got = load_file(str(tmp_path / "out" / "d6_sampling_chain.safetensors"))
+    inp = load_file(str(kit / "inputs" / "inputs.safetensors"))
+    ids, s = inp["chain_histories"], torch.log_softmax(inp["chain_logits"], dim=-1)
+    want = {"scores_log_softmax": s}
+    if params["repetition_penalty"] != 1.0:
+        s = RepetitionPenaltyLogitsProcessor(params["repetition_penalty"])(ids, s)
+    want["scores_after_repetition_penalty"] = s
+    if params["temperature"] != 1.0:
+        s = TemperatureLogitsWarper(params["temperature"])(ids, s)
+    want["scores_after_temperature"] = s
+    if params["top_k"]:
+        s = TopKLogitsWarper(params["top_k"], min_tokens_to_keep=2)(ids, s)
+    want["scores_after_top_k"] = s
+    if params["top_p"] < 1.0:
+        s = TopPLogitsWarper(params["top_p"], min_tokens_to_keep=2)(ids, s)
+    want["scores_processed"] = s
+    for name, w in want.items():
+        torch.testing.assert_close(got[name], w, rtol=0, atol=1e-6, msg=name)
