@@ -13,7 +13,7 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from conftest import PUBLIC_KIT, need
+from conftest import OFFICIAL, PUBLIC_KIT, need
 from indextts2_core.conformance import runner
 from indextts2_core.conformance.runner import run_kit
 
@@ -96,3 +96,21 @@ def test_sampling_chain_follows_its_params(tmp_path, params):
     want["scores_processed"] = s
     for name, w in want.items():
         torch.testing.assert_close(got[name], w, rtol=0, atol=1e-6, msg=name)
+
+
+def test_text_cases_survive_a_lone_surrogate(tmp_path):
+    """A case text may hold a lone surrogate (JSON allows the escape); the row is still written and
+    the other cases too."""
+    from indextts2_core.conformance.text_cases import run_cases
+
+    bpe = need(OFFICIAL / "bpe.model")
+    cases = tmp_path / "cases.jsonl"
+    rows = [{"id": "a", "text": "odd \ud800 text."}, {"id": "b", "text": None}, {"id": "c", "text": "你好。"}]
+    cases.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    out = tmp_path / "out.jsonl"
+    assert run_cases(cases, out, bpe) == 0
+    got = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert [g["id"] for g in got] == ["a", "b", "c"]
+    assert got[1]["error"]["type"] == "ValueError" and got[1]["ids"] is None  # recorded, not raised
+    assert got[2]["error"] is None and got[2]["segments"]["120"]["ids"] == [got[2]["ids"]]
+    assert "你" in out.read_text(encoding="utf-8")  # plain UTF-8 where possible

@@ -68,7 +68,13 @@ def run_cases(cases: Path, out: Path, bpe: Path | None = None) -> int:
                 continue
             case = json.loads(line)
             row = {"id": case["id"], **run_case(tokenizer, case["text"])}
-            dst.write(json.dumps(row, ensure_ascii=False) + "\n")
+            line = json.dumps(row, ensure_ascii=False)
+            if not line.isascii():
+                try:
+                    line.encode("utf-8")
+                except UnicodeEncodeError:  # a lone surrogate (valid in JSON input): write it escaped
+                    line = json.dumps(row)
+            dst.write(line + "\n")
             n += 1
     print(f"{n} cases -> {out} ({time.perf_counter() - start:.1f} s, bpe {bpe_path})")
     return 0
