@@ -154,6 +154,18 @@ def test_scale_vector_truncates():
                                                                   for x in [0.3, 0, 0.1, 0, 0, 0, 0.25, 0.15]]
 
 
+@pytest.mark.parametrize("weights, alpha", [
+    ([0.2] + [0.0] * 7, 0.0),
+    ([0.2] + [0.0] * 7, -1.0),  # clamped to 0
+    ([0.00001] + [0.0] * 7, 0.5),  # truncated away
+])
+def test_alpha_that_leaves_nothing_gives_zeros_as_upstream(weights, alpha, caplog):
+    """Official: w_i <- trunc(w_i * clamp(alpha) * 1e4) / 1e4, no check, so emovec = the speaker's own."""
+    with caplog.at_level("WARNING"):
+        assert scale_vector(weights, alpha) == [0.0] * 8
+    assert "all zeros after scaling" in caplog.text
+
+
 @pytest.mark.parametrize("weights, alpha, message", [
     ([0.1] * 7, 1.0, "needs 8 values"),
     ([0.1] * 9, 1.0, "needs 8 values"),
@@ -162,9 +174,6 @@ def test_scale_vector_truncates():
     ([0.1, 0, -0.2, 0, 0, 0, 0, 0], 1.0, "'sad' is negative"),
     ([0.1, "x", 0, 0, 0, 0, 0, 0], 1.0, "not a number"),
     ([0.0] * 8, 1.0, "all zeros"),
-    ([0.2] + [0.0] * 7, 0.0, "all zeros after scaling"),
-    ([0.2] + [0.0] * 7, -1.0, "all zeros after scaling"),  # clamped to 0
-    ([0.00001] + [0.0] * 7, 0.5, "all zeros after scaling"),  # truncated away
     ([0.2] + [0.0] * 7, float("nan"), "emo_alpha must be a finite number"),
     ("happy", 1.0, "sequence of 8 numbers"),
 ])

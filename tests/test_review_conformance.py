@@ -114,3 +114,27 @@ def test_text_cases_survive_a_lone_surrogate(tmp_path):
     assert got[1]["error"]["type"] == "ValueError" and got[1]["ids"] is None  # recorded, not raised
     assert got[2]["error"] is None and got[2]["segments"]["120"]["ids"] == [got[2]["ids"]]
     assert "你" in out.read_text(encoding="utf-8")  # plain UTF-8 where possible
+
+
+@pytest.mark.parametrize("alpha", [0.0, 1.0, 1.7, 0.35])
+def test_emotion_stage_for_any_alpha(tmp_path, alpha):
+    """Spec §5.2: clamp α to [0, 1]; below 1 truncate w·α to 4 decimals (α = 0: all zero, so the
+    emotion vector is the speaker's own); emovec = Σ w_b·row_b + (1 − Σw)·base."""
+
+    def set_alpha(t):
+        t["emo_alpha_vector"] = torch.tensor(alpha, dtype=t["emo_alpha_vector"].dtype)
+
+    kit = kit_copy(tmp_path, lambda st: None, set_alpha)
+    out = tmp_path / "out"
+    run_ok(kit, out, ["emotion"])
+    got = load_file(str(out / "g_emotion.safetensors"))
+    w = load_file(str(kit / "inputs" / "inputs.safetensors"))["emo_vector"].tolist()
+    a = min(max(alpha, 0.0), 1.0)
+    want_w = w if a == 1.0 else [int(x * a * 10000) / 10000 for x in w]
+    assert got["emo_vector_scaled"].tolist() == want_w
+    base = load_file(str(out / "d1_gpt_cond.safetensors"))["emovec_base_vecpath"]
+    weights = torch.tensor(want_w, dtype=torch.float32)
+    want = (weights[:, None] * got["emo_matrix_rows"]).sum(0, keepdim=True) + (1 - weights.sum()) * base
+    torch.testing.assert_close(got["emovec_final"], want, rtol=1e-5, atol=1e-6)
+    if a == 0.0:
+        torch.testing.assert_close(got["emovec_final"], base, rtol=0, atol=0)

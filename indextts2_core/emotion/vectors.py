@@ -83,7 +83,8 @@ def scale_vector(weights, alpha: float) -> list[float]:
 
     α is clamped to [0, 1] as the official code does (logged when it changes); when the clamped α is
     not 1 each weight becomes int(w·α·10000)/10000 in Python float arithmetic (truncation toward zero
-    to 4 decimals). Raises ValueError when nothing is left (α = 0, or weights truncated to 0).
+    to 4 decimals). When nothing is left (α = 0, or weights truncated to 0) the zeros are returned,
+    as upstream: the emotion vector is then the speaker's own (M = 0, 1 − Σw = 1); a warning says so.
     """
     w = validate_weights(weights)
     a = _check_alpha(alpha)
@@ -93,8 +94,8 @@ def scale_vector(weights, alpha: float) -> list[float]:
     if clamped != 1.0:
         w = [int(x * clamped * 10000) / 10000 for x in w]
     if not any(w):
-        raise ValueError(f"emotion vector is all zeros after scaling by emo_alpha={a}: "
-                         "raise emo_alpha or the weights")
+        log.warning("emotion vector is all zeros after scaling by emo_alpha=%s: the speaker's own emotion is "
+                    "used (official behaviour)", a)
     return w
 
 
