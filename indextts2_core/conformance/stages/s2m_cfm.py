@@ -15,6 +15,10 @@ def run(ctx) -> dict[str, torch.Tensor]:
     mu, ref_mel, style, noise = (ctx.input(n) for n in ("cat_condition", "ref_mel", "style", "cfm_noise"))
     p = ref_mel.shape[-1]
     steps, cfg_rate = int(ctx.params["n_timesteps"]), float(ctx.params["inference_cfg_rate"])
+    # the stored noise replaces torch.randn; the official start is randn * temperature
+    temperature = float(ctx.params.get("temperature", 1.0))
+    if temperature != 1.0:
+        noise = noise * temperature
 
     mel = s2mel.sample(mu[:, :p], mu[:, p:], ref_mel, style, steps=steps, cfg_rate=cfg_rate, noise=noise)
     full = torch.cat([torch.zeros_like(ref_mel), mel], dim=-1)  # the prompt region stays zero
