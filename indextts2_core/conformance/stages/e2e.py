@@ -40,20 +40,27 @@ def run(ctx) -> dict[str, torch.Tensor]:
     kwargs = {}
     emotion = st.get("emotion")
     if emotion:
-        if "audio" in emotion:
-            emo, emo_sr = load_audio(ctx.path(emotion["audio"]))
-            kwargs.update(emotion_audio=emo, emotion_rate=emo_sr, emotion_alpha=float(emotion.get("alpha", 1.0)))
-        elif "vector" in emotion:
+        # official precedence: a vector (or emotion text) discards the emotion audio (spec §5.1)
+        if emotion.get("vector") is not None:
             kwargs.update(emotion_vector=[float(v) for v in emotion["vector"]],
                           emotion_alpha=float(emotion.get("alpha", 1.0)),
                           use_random=bool(emotion.get("use_random", False)))
-        elif "text" in emotion:
+        elif emotion.get("text") is not None:
             raise NotImplementedError("e2e emotion text needs the Qwen model, which kits do not ship")
-        else:
+        elif emotion.get("audio") is not None:
+            emo, emo_sr = load_audio(ctx.path(emotion["audio"]))
+            kwargs.update(emotion_audio=emo, emotion_rate=emo_sr, emotion_alpha=float(emotion.get("alpha", 1.0)))
+        elif set(emotion) - {"audio", "vector", "text", "alpha", "use_random"}:
             raise ValueError(f"stage {st['id']}: unknown emotion spec {sorted(emotion)}")
+        # no source: the speaker's own emotion, alpha ignored as upstream (quirk Q11)
     noise = [ctx.tensors("inputs/inputs.safetensors")[name] for name in st.get("cfm_noise", [])] or None
+    decoding = dict(st.get("decoding", {}))
+    # upstream runs with any max_mel_tokens and only fails if generation outruns the mel position
+    # table; a run that stops on its own is the same with the cap at the table
+    limit = int(decoding.get("max_mel_tokens", DecodingSettings.max_mel_tokens))  # official default 1500
+    decoding["max_mel_tokens"] = min(limit, models.gpt.max_codes)
     result = synthesize(
-        models, st["text"], spk, spk_sr, settings=DecodingSettings(**st.get("decoding", {})),
+        models, st["text"], spk, spk_sr, settings=DecodingSettings(**decoding),
         max_text_tokens_per_segment=int(st.get("max_text_tokens_per_segment", 120)),
         interval_silence_ms=st.get("interval_silence_ms", 200), cfm_noise=noise, seed=0, keep_mels=True,
         **kwargs)
