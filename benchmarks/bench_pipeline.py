@@ -32,7 +32,7 @@ def random_models(config: Path, bpe: Path, device: torch.device, dtype: torch.dt
     from indextts2_core.config import BigVGANConfig, IndexTTS2Config
     from indextts2_core.emotion import EmotionMatrices
     from indextts2_core.gpt import UnifiedVoice
-    from indextts2_core.model_files import load_tokenizer
+    from indextts2_core.text import TextTokenizer
     from indextts2_core.pipeline import IndexTTS2Models
     from indextts2_core.prompt_cache import FeatureCache
     from indextts2_core.s2mel import S2Mel
@@ -52,7 +52,7 @@ def random_models(config: Path, bpe: Path, device: torch.device, dtype: torch.dt
     n = sum(cfg.emo_num)
     fp32 = dict(device=device, dtype=torch.float32)
     return IndexTTS2Models(
-        config=cfg, tokenizer=load_tokenizer(bpe), semantic=semantic.to(**fp32).eval(),
+        config=cfg, tokenizer=TextTokenizer(bpe), semantic=semantic.to(**fp32).eval(),
         codec=SemanticCodec(cfg.semantic_codec).to(**fp32).eval(), campplus=CAMPPlus().to(**fp32).eval(),
         gpt=UnifiedVoice(cfg.gpt).to(device=device, dtype=dtype).eval(), s2mel=S2Mel(cfg.s2mel).to(**fp32).eval(),
         vocoder=BigVGAN(BigVGANConfig.from_dict(voc_cfg)).to(**fp32).eval(),

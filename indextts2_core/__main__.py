@@ -103,7 +103,8 @@ def speak(args) -> int:
 
     from .audio import load_audio
     from .gpt import DecodingSettings
-    from .model_files import ModelPaths, load_tokenizer
+    from .model_files import ModelPaths
+    from .text import TextTokenizer
     from .pipeline import (check_prompt_audio, choose_emotion_mode, load_models, plan_durations, resolve_device,
                            resolve_dtype, synthesize, text_segments, write_wav)
 
@@ -136,7 +137,7 @@ def speak(args) -> int:
                                 top_k=args.top_k, top_p=args.top_p, repetition_penalty=args.repetition_penalty,
                                 length_penalty=args.length_penalty, max_mel_tokens=args.max_mel_tokens)
     paths = ModelPaths.locate(args.models).require(include_t2e=args.emotion_text is not None)
-    segments = text_segments(load_tokenizer(paths.bpe), text, args.max_segment_tokens)  # refuse bad text and
+    segments = text_segments(TextTokenizer(paths.bpe), text, args.max_segment_tokens)  # refuse bad text and
     plan_durations(segments, args.seconds, args.tokens, args.silence_ms)  # impossible lengths before loading
 
     t0 = time.perf_counter()

@@ -47,10 +47,6 @@ def frames_to_samples(frames: int) -> int:
     return _check_count(frames, "number of mel frames") * HOP_LENGTH
 
 
-def frames_to_seconds(frames: int) -> float:
-    return frames_to_samples(frames) / SAMPLE_RATE
-
-
 def seconds_to_samples(seconds: float) -> int:
     return round(_check_seconds(seconds) * SAMPLE_RATE)
 

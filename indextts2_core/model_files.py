@@ -201,11 +201,3 @@ def _file_names(config_path: Path) -> dict[str, str]:
 
     cfg = IndexTTS2Config.from_yaml(config_path)
     return {key: getattr(cfg, key) for key in DEFAULT_NAMES}
-
-
-def load_tokenizer(bpe_path: Path):
-    """`TextTokenizer` of a model folder's `bpe.model`."""
-    from .text import TextTokenizer
-
-    return TextTokenizer(bpe_path)
-

@@ -36,3 +36,12 @@ def official_config():
 @pytest.fixture(scope="session")
 def public_kit() -> Path:
     return need(PUBLIC_KIT)
+
+
+@pytest.fixture
+def one_thread():
+    """Many tiny calls: a second intra-op thread only adds wake-up cost on a busy machine; restored after."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -52,15 +52,6 @@ def test_filter_matches_spec_and_kit_buffers():
             torch.testing.assert_close(sd[key], f, rtol=0, atol=1e-7)
 
 
-@pytest.fixture
-def one_thread():
-    """Many tiny calls: intra-op threads only add synchronisation cost; restored afterwards."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def test_anti_aliased_resampling_lengths_and_dc(one_thread):
     up, down = UpSample1d(), DownSample1d()
     for n in range(1, 40):

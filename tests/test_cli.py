@@ -44,10 +44,11 @@ def test_speak_official_layout_exact_seconds(e2e_kit, voice, tmp_path):  # noqa:
 
 
 def test_speak_pack_layout_tokens_for_the_whole_text(e2e_pack, voice, tmp_path):  # noqa: F811
-    from indextts2_core.model_files import ModelPaths, load_tokenizer
+    from indextts2_core.model_files import ModelPaths
+    from indextts2_core.text import TextTokenizer
     from indextts2_core.pipeline import plan_durations, text_segments
 
-    plan = plan_durations(text_segments(load_tokenizer(ModelPaths.locate(e2e_pack).bpe), TEXT, 8), target_tokens=30)
+    plan = plan_durations(text_segments(TextTokenizer(ModelPaths.locate(e2e_pack).bpe), TEXT, 8), target_tokens=30)
     out = tmp_path / "sub" / "speech.wav"
     rc = main(["speak", "--models", str(e2e_pack), "--text", TEXT, "--speaker", str(voice), "--tokens", "30",
                "--max-segment-tokens", "8", "--emotion-vector", "0,0,0.4,0,0,0,0,0.2", "--emotion-alpha", "0.8",

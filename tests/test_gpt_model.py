@@ -14,13 +14,7 @@ from indextts2_core.gpt.model import GPT_SKIP, UnifiedVoice, checkpoint_contract
 from indextts2_core.gpt.perceiver import PerceiverResampler
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny tensors: a second intra-op thread only adds wake-up latency on a busy machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: tiny tensors, one intra-op thread
 
 
 def tiny_config(**overrides) -> GPTConfig:

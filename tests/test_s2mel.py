@@ -42,15 +42,6 @@ def tiny_s2mel(seed: int = 0, **kw) -> S2Mel:
 
 # ---------------------------------------------------------------- length regulator
 
-@pytest.fixture
-def one_thread():
-    """4000 tiny calls: intra-op threads only add synchronisation cost; restored afterwards."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def test_length_regulator_gives_every_requested_count(one_thread):
     torch.manual_seed(0)
     lr = LengthRegulator(LengthRegulatorConfig(channels=2, in_channels=3, content_codebook_size=4)).eval()

@@ -69,7 +69,8 @@ def load_models(paths, device="cpu", dtype="fp32", load_t2e: bool = False) -> In
     from ..config import IndexTTS2Config
     from ..emotion import EmotionMatrices
     from ..gpt import load_gpt
-    from ..model_files import ModelPaths, load_tokenizer
+    from ..model_files import ModelPaths
+    from ..text import TextTokenizer
     from ..prompt_cache import FeatureCache
     from ..s2mel import load_s2mel
     from ..semantic.codec import load_semantic_codec
@@ -89,7 +90,7 @@ def load_models(paths, device="cpu", dtype="fp32", load_t2e: bool = False) -> In
 
         t2e = TextEmotionModel.load(paths.qwen_dir, dev)
     models = IndexTTS2Models(
-        config=cfg, tokenizer=load_tokenizer(paths.bpe),
+        config=cfg, tokenizer=TextTokenizer(paths.bpe),
         semantic=load_semantic_encoder(paths.w2v_bert_dir, paths.w2v_stats, dev),
         codec=load_semantic_codec(paths.semantic_codec, cfg.semantic_codec, dev),
         campplus=load_campplus(paths.campplus, dev),
