@@ -13,6 +13,11 @@ import typing
 from dataclasses import dataclass
 from pathlib import Path
 
+from .timing import Timing
+
+# IndexTTS-2 semantic codes run at the w2v-BERT frame rate: 16 kHz / (2 x 160-sample fbank hop)
+V2_CODES_PER_SECOND = 50
+
 
 class ConfigError(ValueError):
     """A config file is malformed or incomplete; the message names the key."""
@@ -173,6 +178,11 @@ class IndexTTS2Config:
         if len(cfg.emo_num) != 8 or any(n <= 0 for n in cfg.emo_num):
             raise ConfigError(f"{source}: emo_num must list 8 positive block sizes, got {list(cfg.emo_num)}")
         return cfg
+
+    @property
+    def timing(self) -> Timing:
+        return Timing(sample_rate=self.s2mel.mel.sr, hop_length=self.s2mel.mel.hop_length,
+                      codes_per_second=V2_CODES_PER_SECOND, content_per_code=1)
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from conftest import E2E_KIT, SHARED, need
+from tools.conformance.kit_files import repair_bpe_in_place
 
 _STATE: dict = {}
 
@@ -30,6 +31,7 @@ def materialize(tmp_root: Path) -> Path:
         p.chmod(p.stat().st_mode | 0o200)  # the shared copy is read-only
     kit.chmod(kit.stat().st_mode | 0o200)
     subprocess.run([sys.executable, str(script), str(kit)], check=True, capture_output=True, text=True)
+    repair_bpe_in_place(kit / "checkpoints" / "bpe.model")  # the kits' scrubbed TrainerSpec (kit tooling)
     return kit
 
 

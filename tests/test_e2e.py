@@ -15,8 +15,8 @@ from e2e_fixtures import e2e_kit  # noqa: F401  (fixture)
 
 @pytest.mark.slow
 def test_public_e2e_kit_passes(e2e_kit, tmp_path):  # noqa: F811
-    from indextts2_core.conformance.kit import load_stages
-    from indextts2_core.conformance.runner import run_kit
+    from tools.conformance.kit import load_stages
+    from tools.conformance.runner import run_kit
 
     stages = [s["id"] for s in load_stages(e2e_kit) if s.get("kind") == "e2e"]
     assert len(stages) == 3

@@ -9,7 +9,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from conftest import OFFICIAL, PUBLIC_KIT, need
-from indextts2_core.conformance.kit import StageContext, load_stages
+from tools.conformance.kit import StageContext, load_stages
 from indextts2_core.emotion import (
     EMOTIONS,
     EMOTIONS_ZH,
@@ -34,7 +34,7 @@ def test_emotion_names():
 def stage_outputs(tmp_path_factory):
     """Run the stage module with the upstream tensors (style, base emovec) taken from the kit's
     expected files, as if the campplus / gpt_cond stages had produced them."""
-    from indextts2_core.conformance.stages import emotion
+    from tools.conformance.stages import emotion
 
     kit = need(PUBLIC_KIT)
     stage = next(s for s in load_stages(kit) if s["id"] == "emotion")

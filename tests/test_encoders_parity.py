@@ -10,8 +10,8 @@ import torch
 from safetensors.torch import load_file
 
 from conftest import PUBLIC_KIT
-from indextts2_core.conformance.kit import StageContext, load_stages
-from indextts2_core.conformance.runner import stage_module
+from tools.conformance.kit import StageContext, load_stages
+from tools.conformance.runner import stage_module
 
 
 def run_stage(kit, stage_id, out):

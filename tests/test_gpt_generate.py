@@ -8,8 +8,9 @@ import logging
 import pytest
 import torch
 
-from indextts2_core.gpt.generate import (BeamHypotheses, DecodingSettings, GenerationTrace, KVCache, apply_top_p,
-                                         decode_one_token, generate_codes, prefill, process_scores)
+from indextts2_core.gpt.generate import (BeamHypotheses, DecodingSettings, KVCache, apply_top_p,
+                                         decode_one_token, generate_codes, prefill, process_scores,
+                                         score_processors)
 from test_gpt_model import tiny_model
 
 STOP = 25  # tiny_config: 24 codes + start 24 + stop 25
@@ -56,17 +57,17 @@ def _full_logits(m, conds, text, fed_codes):
 
 def test_cached_greedy_equals_full_recomputation(model):
     conds = _conds()
-    trace = GenerationTrace()
+    seen = []
     settings = DecodingSettings(do_sample=False, num_beams=1, repetition_penalty=1.0, max_mel_tokens=12)
     with torch.no_grad():
         model.mel_head.bias[STOP] -= 100.0  # run all 12 steps
         try:
-            r = generate_codes(model, conds, TEXT, settings, trace=trace)
+            r = generate_codes(model, conds, TEXT, settings, on_step=lambda lg, sc: seen.append(lg.clone()))
             full = _full_logits(model, conds, TEXT, r.sequence[0, :-1].tolist())
         finally:
             model.mel_head.bias[STOP] += 100.0
     assert r.sequence.shape == (1, 12) and not r.stopped
-    torch.testing.assert_close(torch.cat(trace.logits), full, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(torch.cat(seen), full, atol=1e-5, rtol=1e-5)
     assert torch.equal(r.sequence[0], full.argmax(-1))
 
 
@@ -111,8 +112,11 @@ def test_processor_chain_semantics():
     logits = torch.tensor([[2.0, -1.0, 0.5, 3.0, -2.0, 1.0]])
     hist = torch.tensor([[1, 3, 3]])
     s = DecodingSettings(num_beams=2, temperature=0.5, top_k=4, top_p=0.6, repetition_penalty=2.0)
-    trace = {}
-    out = process_scores(logits, hist, s, trace=trace)
+    trace, scores = {}, logits
+    for name, step in score_processors(s, hist):
+        scores = trace[name] = step(scores)
+    out = process_scores(logits, hist, s)
+    assert torch.equal(out, scores)
     lp = torch.log_softmax(logits, -1)
     assert torch.equal(trace["log_softmax"], lp)
     rp = lp.clone()

@@ -14,8 +14,8 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from conftest import OFFICIAL, PUBLIC_KIT, need
-from indextts2_core.conformance import runner
-from indextts2_core.conformance.runner import run_kit
+from tools.conformance import runner
+from tools.conformance.runner import run_kit
 
 
 def kit_copy(tmp_path: Path, edit, inputs_edit=None) -> Path:
@@ -101,7 +101,7 @@ def test_sampling_chain_follows_its_params(tmp_path, params):
 def test_text_cases_survive_a_lone_surrogate(tmp_path):
     """A case text may hold a lone surrogate (JSON allows the escape); the row is still written and
     the other cases too."""
-    from indextts2_core.conformance.text_cases import run_cases
+    from tools.conformance.text_cases import run_cases
 
     bpe = need(OFFICIAL / "bpe.model")
     cases = tmp_path / "cases.jsonl"

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.slow
 
 def run_variants(kit: Path, tmp_path: Path, variants: dict) -> dict:
     """Each variant = the kit's stage `base` with entries replaced; run them, return their outputs."""
-    from indextts2_core.conformance.runner import run_kit
+    from tools.conformance.runner import run_kit
 
     copy_dir = tmp_path / "kit"
     copy_dir.mkdir()

@@ -6,8 +6,8 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from indextts2_core.conformance.kit import KitError, StageContext
-from indextts2_core.conformance.runner import order, run_kit
+from tools.conformance.kit import KitError, StageContext
+from tools.conformance.runner import order, run_kit
 
 
 def make_kit(tmp_path):

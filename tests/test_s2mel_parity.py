@@ -10,8 +10,8 @@ import sys
 import torch
 
 from conftest import PUBLIC_KIT, SHARED, need
-from indextts2_core.conformance.kit import StageContext, load_stages
-from indextts2_core.conformance.runner import _write, stage_module
+from tools.conformance.kit import StageContext, load_stages
+from tools.conformance.runner import _write, stage_module
 
 UPSTREAM = ("a_audio", "b2_semantic_codec", "c_campplus", "d3_gpt_greedy")
 STAGES = ("s2m_length_regulator", "s2m_cfm", "bigvgan")

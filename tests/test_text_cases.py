@@ -1,6 +1,6 @@
 """The text front end against the official parity cases (../shared/parity/text/public).
 
-The CLI (`python -m indextts2_core.conformance text`) runs with the default backend and the kit's
+The CLI (`python -m tools.conformance text`) runs with the default backend and the kit's
 own checker compare_text.py judges it. Cases a backend cannot match are listed in
 KNOWN_DEVIATIONS with the reason; every other case must agree on every field, and a listed case
 that starts agreeing fails the test so the list stays true.
@@ -85,7 +85,7 @@ def test_cli_matches_official_cases(cases, tmp_path):
     bpe = need(OFFICIAL / "bpe.model")
     out = tmp_path / "results.jsonl"
     start = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "indextts2_core.conformance", "text", "--cases", str(TEXT_CASES),
+    proc = subprocess.run([sys.executable, "-m", "tools.conformance", "text", "--cases", str(TEXT_CASES),
                            "--out", str(out), "--bpe", str(bpe)], cwd=ROOT, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
     print(f"text CLI on {len(cases)} cases: {time.perf_counter() - start:.1f} s")
@@ -109,7 +109,7 @@ def test_cli_never_reads_expected_fields(cases, tmp_path):
     stripped.write_text("".join(json.dumps({"id": c["id"], "text": c["text"]}, ensure_ascii=False) + "\n"
                                 for c in sample), encoding="utf-8")
     out = tmp_path / "results.jsonl"
-    proc = subprocess.run([sys.executable, "-m", "indextts2_core.conformance", "text", "--cases", str(stripped),
+    proc = subprocess.run([sys.executable, "-m", "tools.conformance", "text", "--cases", str(stripped),
                            "--out", str(out), "--bpe", str(bpe)], cwd=ROOT, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-3000:]
     from indextts2_core.text.engines import resolve_backend
@@ -122,7 +122,7 @@ def test_cli_never_reads_expected_fields(cases, tmp_path):
 def test_cli_without_bpe_fails_clearly(tmp_path):
     cases = tmp_path / "cases.jsonl"
     cases.write_text(json.dumps({"id": "x", "text": "hi"}) + "\n", encoding="utf-8")
-    proc = subprocess.run([sys.executable, "-m", "indextts2_core.conformance", "text", "--cases", str(cases),
+    proc = subprocess.run([sys.executable, "-m", "tools.conformance", "text", "--cases", str(cases),
                            "--out", str(tmp_path / "r.jsonl")], cwd=ROOT, capture_output=True, text=True)
     assert proc.returncode != 0
     assert "bpe.model" in proc.stdout + proc.stderr
@@ -131,7 +131,7 @@ def test_cli_without_bpe_fails_clearly(tmp_path):
 def test_wetext_backend_matches_except_known_deviations(cases):
     """The fallback engine (all platforms) on the same cases, with its deviations listed."""
     pytest.importorskip("wetext", reason="wetext is not installed")
-    from indextts2_core.conformance.text_cases import run_case
+    from tools.conformance.text_cases import run_case
     from indextts2_core.text import TextNormalizer, TextTokenizer
 
     tokenizer = TextTokenizer(need(OFFICIAL / "bpe.model"), TextNormalizer(backend="wetext"))

@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -31,6 +32,8 @@ from ..durations import seconds_to_codes
 from .model import UnifiedVoice
 
 log = logging.getLogger(__name__)
+
+StepHook = Callable[[torch.Tensor, torch.Tensor], None]  # (raw logits [B, V], processed scores [B, V])
 
 MAX_BEAMS = 16
 INITIAL_BEAM_SCORE = -1e9  # beams 1.. start "dead" so step 0 expands beam 0 only
@@ -172,36 +175,36 @@ def apply_top_p(scores: torch.Tensor, top_p: float, min_keep: int) -> torch.Tens
     return scores.masked_fill(drop.scatter(1, order, drop), float("-inf"))
 
 
-def process_scores(logits: torch.Tensor, history: torch.Tensor, settings: DecodingSettings,
-                   suppress_token: int | None = None, trace: dict | None = None) -> torch.Tensor:
-    """Raw logits [B, V] + running ids [B, S] -> processed scores [B, V] (before beam scores).
-    `trace`, when given, receives the scores after every stage."""
+def score_processors(settings: DecodingSettings, history: torch.Tensor,
+                     suppress_token: int | None = None) -> list[tuple[str, Callable[[torch.Tensor], torch.Tensor]]]:
+    """The official logits-processor chain as named steps, in order (a step that would change
+    nothing is left out). With beams it starts from log_softmax; `suppress_token` (target mode)
+    masks the stop token after the repetition penalty."""
     beams = settings.num_beams
-    scores = F.log_softmax(logits.float(), dim=-1) if beams > 1 else logits.float()
-    _record(trace, "log_softmax", scores)
+    steps = [("log_softmax", lambda s: F.log_softmax(s, dim=-1))] if beams > 1 else []
     if settings.repetition_penalty != 1.0:
-        scores = apply_repetition_penalty(scores, history, settings.repetition_penalty)
-    _record(trace, "repetition_penalty", scores)
-    if suppress_token is not None:  # target mode: a min-length processor on the stop token
-        scores = scores.clone()
-        scores[:, suppress_token] = float("-inf")
+        steps.append(("repetition_penalty", lambda s: apply_repetition_penalty(s, history, settings.repetition_penalty)))
+    if suppress_token is not None:
+        steps.append(("suppress_stop", lambda s: s.index_fill(1, s.new_tensor([suppress_token], dtype=torch.long),
+                                                               float("-inf"))))
     if settings.do_sample:
         min_keep = 2 if beams > 1 else 1  # the official value: one eos id, beams > 1
         if settings.temperature != 1.0:
-            scores = scores / settings.temperature
-        _record(trace, "temperature", scores)
+            steps.append(("temperature", lambda s: s / settings.temperature))
         if settings.top_k != 0:
-            scores = apply_top_k(scores, settings.top_k, min_keep)
-        _record(trace, "top_k", scores)
+            steps.append(("top_k", lambda s: apply_top_k(s, settings.top_k, min_keep)))
         if settings.top_p < 1.0:
-            scores = apply_top_p(scores, settings.top_p, min_keep)
-        _record(trace, "top_p", scores)
+            steps.append(("top_p", lambda s: apply_top_p(s, settings.top_p, min_keep)))
+    return steps
+
+
+def process_scores(logits: torch.Tensor, history: torch.Tensor, settings: DecodingSettings,
+                   suppress_token: int | None = None) -> torch.Tensor:
+    """Raw logits [B, V] + running ids [B, S] -> processed scores [B, V] (before beam scores)."""
+    scores = logits.float()
+    for _, step in score_processors(settings, history, suppress_token):
+        scores = step(scores)
     return scores
-
-
-def _record(trace, name, scores):
-    if trace is not None:
-        trace[name] = scores
 
 
 # ---- beam bookkeeping -------------------------------------------------------------------------
@@ -238,14 +241,6 @@ class BeamHypotheses:
 # ---- generation -------------------------------------------------------------------------------
 
 @dataclass
-class GenerationTrace:
-    """Optional per-step record: raw logits [B, V] and processed scores [B, V] (before beam scores)."""
-
-    logits: list = field(default_factory=list)
-    scores: list = field(default_factory=list)
-
-
-@dataclass
 class GenerationResult:
     codes: torch.Tensor  # [1, T] int64 on the model's device, cut before the first stop token
     stopped: bool  # ended on the stop token (natural) or at the requested count (target mode)
@@ -259,13 +254,14 @@ class GenerationResult:
 def generate_codes(model: UnifiedVoice, conds: torch.Tensor, text_ids: torch.Tensor,
                    settings: DecodingSettings | None = None, target_tokens: int | None = None,
                    generator: torch.Generator | None = None, progress=None, *,
-                   target_seconds: float | None = None, trace: GenerationTrace | None = None) -> GenerationResult:
+                   target_seconds: float | None = None, on_step: StepHook | None = None) -> GenerationResult:
     """Decode semantic codes for one segment.
 
     conds [1, 34, D] from `model.conditioning`, text ids [L]. `target_tokens` (or `target_seconds`,
     converted with `durations.seconds_to_codes`) asks for exactly that many codes; otherwise the
     model stops on its own, capped at `settings.max_mel_tokens`. `progress(i, total)` is called after
-    every decode step and may raise to interrupt.
+    every decode step and may raise to interrupt; `on_step(logits, scores)` sees each step's raw
+    logits [B, V] and processed scores [B, V] (before beam scores), e.g. to inspect or record them.
     """
     settings = settings or DecodingSettings()
     stop = model.cfg.stop_mel_token
@@ -287,7 +283,7 @@ def generate_codes(model: UnifiedVoice, conds: torch.Tensor, text_ids: torch.Ten
     logits = prefill(model, prompt, cache).expand(beams, -1)
     run = _run_beams if beams > 1 else _run_single
     seq, score, finished, done_steps = run(model, logits, cache, prompt.size(1), steps, settings,
-                                           target_tokens, generator, progress, trace)
+                                           target_tokens, generator, progress, on_step)
     sequence = seq.view(1, -1)
     hits = (sequence[0] == stop).nonzero().flatten().tolist()
     code_len = hits[0] if hits else sequence.size(1)
@@ -305,7 +301,7 @@ def _history(prefix: torch.Tensor, gen: torch.Tensor, step: int) -> torch.Tensor
     return torch.cat((prefix, gen[:, :step]), dim=1)
 
 
-def _run_single(model, logits, cache, prompt_len, steps, settings, target, generator, progress, trace):
+def _run_single(model, logits, cache, prompt_len, steps, settings, target, generator, progress, on_step):
     """Greedy (argmax) or sampling (one multinomial draw) with one running sequence."""
     stop, dev = model.cfg.stop_mel_token, logits.device
     prefix = torch.tensor([[1, model.cfg.start_mel_token]], device=dev)  # the fake prompt ids that count
@@ -314,9 +310,8 @@ def _run_single(model, logits, cache, prompt_len, steps, settings, target, gener
     for step in range(steps):
         scores = process_scores(logits, _history(prefix, gen, step), settings,
                                 stop if target is not None else None)
-        if trace is not None:
-            trace.logits.append(logits.detach().clone())
-            trace.scores.append(scores)
+        if on_step is not None:
+            on_step(logits, scores)
         if settings.do_sample:
             token = torch.multinomial(scores.softmax(dim=-1), 1, generator=generator).view(1)
         else:
@@ -332,7 +327,7 @@ def _run_single(model, logits, cache, prompt_len, steps, settings, target, gener
     return gen[0, :step + 1], None, finished, step + 1
 
 
-def _run_beams(model, logits, cache, prompt_len, steps, settings, target, generator, progress, trace):
+def _run_beams(model, logits, cache, prompt_len, steps, settings, target, generator, progress, on_step):
     """Beam search / beam sampling with the official scorer (spec §4.8 steps 3–6, finalisation)."""
     stop, dev = model.cfg.stop_mel_token, logits.device
     beams, vocab = logits.shape
@@ -346,9 +341,8 @@ def _run_beams(model, logits, cache, prompt_len, steps, settings, target, genera
     for step in range(steps):
         scores = process_scores(logits, _history(prefix, gen, step), settings,
                                 stop if target is not None else None)
-        if trace is not None:
-            trace.logits.append(logits.detach().clone())
-            trace.scores.append(scores)
+        if on_step is not None:
+            on_step(logits, scores)
         flat = (scores + beam_scores[:, None]).view(1, beams * vocab)
         if settings.do_sample:
             idx = torch.multinomial(flat.softmax(dim=-1), n_cand, generator=generator)  # without replacement

@@ -301,13 +301,6 @@ def _gpt_config(cfg: GPTConfig | IndexTTS2Config) -> GPTConfig:
     return cfg.gpt if isinstance(cfg, IndexTTS2Config) else cfg
 
 
-def checkpoint_contract(cfg: IndexTTS2Config, manifest: dict):
-    from ..conformance.manifests import ContractPart
-
-    with torch.device("meta"):
-        model = UnifiedVoice(cfg.gpt)
-    return [ContractPart("", model, GPT_SKIP)]
-
 
 def load_gpt(path: str | Path, cfg: GPTConfig | IndexTTS2Config, device="cpu",
              dtype: torch.dtype = torch.float32) -> UnifiedVoice:

@@ -146,13 +146,3 @@ def load_s2mel(path: str | Path, cfg: S2MelConfig | IndexTTS2Config, device: str
     if extra:
         log.debug("%s: ignoring sub-models not used by inference: %s", path, extra)
     return model.to(device=device, dtype=dtype).eval()
-
-
-def checkpoint_contract(cfg: IndexTTS2Config, manifest: dict) -> list:
-    from ..conformance.manifests import ContractPart
-
-    with torch.device("meta"):
-        model = S2Mel(cfg.s2mel)
-    return [ContractPart("cfm", model.cfm, CFM_SKIP),
-            ContractPart("length_regulator", model.length_regulator, LENGTH_REGULATOR_SKIP),
-            ContractPart("gpt_layer", model.gpt_layer, None)]

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..checkpoints import SkipList, load_strict, read_checkpoint
-from ..config import IndexTTS2Config, SemanticCodecConfig
+from ..config import SemanticCodecConfig
 
 log = logging.getLogger(__name__)
 
@@ -166,11 +166,3 @@ def load_semantic_codec(path: str | Path, cfg: SemanticCodecConfig, device="cpu"
     load_strict(model, read_checkpoint(path), f"semantic codec ({path})", skip=SKIP)
     log.info("semantic codec loaded from %s (codebook %d x %d)", path, cfg.codebook_size, cfg.codebook_dim)
     return model.to(device=device, dtype=dtype).eval()
-
-
-def checkpoint_contract(cfg: IndexTTS2Config, manifest: dict):
-    from ..conformance.manifests import ContractPart
-
-    with torch.device("meta"):
-        model = SemanticCodec(cfg.semantic_codec)
-    return [ContractPart("", model, SKIP)]

@@ -20,7 +20,6 @@ import torch
 from torch import nn
 
 from ..checkpoints import CheckpointError, SkipList, load_strict, read_checkpoint, strip_prefix
-from ..config import IndexTTS2Config
 
 log = logging.getLogger(__name__)
 
@@ -150,15 +149,3 @@ def load_semantic_encoder(model_dir: str | Path, stats_path: str | Path, device=
     mean, std = read_stats(stats_path, full.hidden_size)
     encoder = SemanticEncoder(model, mean, std, full.num_hidden_layers)
     return encoder.to(device=device, dtype=dtype).eval()
-
-
-def checkpoint_contract(cfg: IndexTTS2Config, manifest: dict):
-    """The truncated model built on meta from the published config values in the manifest."""
-    from transformers import Wav2Vec2BertConfig, Wav2Vec2BertModel
-
-    from ..conformance.manifests import ContractPart
-
-    config = truncated_config(Wav2Vec2BertConfig.from_dict(dict(manifest["config_json_values_used"])))
-    with torch.device("meta"):
-        model = Wav2Vec2BertModel(config)
-    return [ContractPart("", model, SKIP)]

@@ -19,7 +19,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..checkpoints import load_strict, read_checkpoint
-from ..config import IndexTTS2Config
 
 log = logging.getLogger(__name__)
 
@@ -214,11 +213,3 @@ def load_campplus(path: str | Path, device="cpu", dtype: torch.dtype = torch.flo
     load_strict(model, read_checkpoint(path), f"CAMPPlus ({path})")
     log.info("CAMPPlus loaded from %s", path)
     return model.to(device=device, dtype=dtype).eval()
-
-
-def checkpoint_contract(cfg: IndexTTS2Config, manifest: dict):
-    from ..conformance.manifests import ContractPart
-
-    with torch.device("meta"):
-        model = CAMPPlus()
-    return [ContractPart("", model, None)]

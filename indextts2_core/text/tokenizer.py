@@ -12,7 +12,7 @@ import logging
 import re
 from pathlib import Path
 
-from .bpe_model import read_bpe_model
+from ..checkpoints import CheckpointError
 from .normalizer import TextNormalizer
 from .segment import split_segments
 
@@ -30,13 +30,27 @@ def tokenize_by_cjk_char(text: str) -> str:
     return " ".join(w.strip().upper() for w in CJK_CHAR.split(text.strip()) if w.strip())
 
 
+def _load_sentencepiece(path: Path):
+    """The SentencePiece model of `path`; a missing, empty or unreadable file is refused here, not
+    at the first tokenize."""
+    import sentencepiece as spm
+
+    if not path.is_file():
+        raise FileNotFoundError(f"SentencePiece model not found: {path}")
+    try:
+        sp = spm.SentencePieceProcessor(model_proto=path.read_bytes())  # bytes: any path encoding works
+    except (RuntimeError, OSError) as e:
+        raise CheckpointError(f"{path}: not a readable SentencePiece model ({str(e).strip() or type(e).__name__})") from e
+    if sp.GetPieceSize() <= UNK_ID:
+        raise CheckpointError(f"{path}: SentencePiece model with only {sp.GetPieceSize()} pieces")
+    return sp
+
+
 class TextTokenizer:
     """Tokenizer of the official v2 pipeline around a SentencePiece `bpe.model`."""
 
     def __init__(self, bpe_path: str | Path, normalizer: TextNormalizer | None = None):
-        import sentencepiece as spm
-
-        self.sp = spm.SentencePieceProcessor(model_proto=read_bpe_model(bpe_path))
+        self.sp = _load_sentencepiece(Path(bpe_path))
         self.normalizer = normalizer if normalizer is not None else TextNormalizer()
 
     @property

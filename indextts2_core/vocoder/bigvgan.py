@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from ..checkpoints import load_strict, read_checkpoint, select
-from ..config import BigVGANConfig, IndexTTS2Config
+from ..config import BigVGANConfig
 from .activations import make_activation
 
 CONFIG_NAME = "config.json"  # file names of the hub repo nvidia/bigvgan_v2_22khz_80band_256x
@@ -120,11 +120,3 @@ def load_bigvgan(model_dir: str | Path, device: str | torch.device = "cpu",
         model = BigVGAN(cfg)
     load_strict(model, sd, f"{path} [generator]")
     return model.to(device=device, dtype=dtype).eval()
-
-
-def checkpoint_contract(cfg: IndexTTS2Config, manifest: dict) -> list:
-    from ..conformance.manifests import ContractPart
-
-    with torch.device("meta"):
-        model = BigVGAN(BigVGANConfig.from_dict(manifest["config_json"]))
-    return [ContractPart("", model, None)]

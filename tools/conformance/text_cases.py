@@ -1,4 +1,4 @@
-"""Run the text front end on a parity cases file (`python -m indextts2_core.conformance text`).
+"""Run the text front end on a parity cases file (`python -m tools.conformance text`).
 
 Reads only `id` and `text` of each case; writes one JSON object per case with `normalized`,
 `pieces`, `ids`, `segments` ({"120"|"60"|"20": {"pieces", "ids"}}) and `error`
@@ -50,7 +50,7 @@ def run_case(tokenizer, text: str) -> dict:
 
 
 def run_cases(cases: Path, out: Path, bpe: Path | None = None) -> int:
-    from ..text import TextNormalizer, TextTokenizer
+    from indextts2_core.text import TextNormalizer, TextTokenizer
 
     try:
         bpe_path = find_bpe(cases, bpe)

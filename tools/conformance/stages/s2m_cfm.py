@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import torch
 
-from ...config import IndexTTS2Config
-from ...s2mel.flow_matching import cfg_batch
-from ...s2mel.model import load_s2mel
+from indextts2_core.config import IndexTTS2Config
+from indextts2_core.s2mel.flow_matching import cfg_batch
+from indextts2_core.s2mel.model import load_s2mel
 
 
 def run(ctx) -> dict[str, torch.Tensor]:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import torch
 
-from ...config import IndexTTS2Config
-from ...gpt.generate import DecodingSettings, GenerationTrace, generate_codes
-from ...gpt.model import load_gpt
+from indextts2_core.config import IndexTTS2Config
+from indextts2_core.gpt.generate import DecodingSettings, generate_codes
+from indextts2_core.gpt.model import load_gpt
 
 
 def run(ctx) -> dict[str, torch.Tensor]:
@@ -18,11 +18,12 @@ def run(ctx) -> dict[str, torch.Tensor]:
                                 max_mel_tokens=p["max_generate_length"])
     latents = model.speaker_latents(ctx.input("cond_emb_spk_1024"))
     conds = model.conditioning(latents, ctx.input("emovec"))
-    trace = GenerationTrace()
-    result = generate_codes(model, conds, ctx.input("text_ids"), settings, trace=trace)
+    logits, scores = [], []
+    result = generate_codes(model, conds, ctx.input("text_ids"), settings,
+                            on_step=lambda lg, sc: (logits.append(lg.clone()), scores.append(sc)))
     return {
         "greedy_sequence": result.sequence,
-        "greedy_step_logits": torch.stack(trace.logits, dim=1),  # [1, K, V]
+        "greedy_step_logits": torch.stack(logits, dim=1),  # [1, K, V]
         "greedy_conditioning_latent": latents,
         "codes": result.codes,
         "code_lens": torch.tensor([result.codes.size(1)], dtype=torch.int64),

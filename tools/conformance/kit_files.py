@@ -1,11 +1,10 @@
-"""Reading a SentencePiece `bpe.model`, tolerating one known kind of damage.
-
-Some bpe.model files (the e2e parity kits', whose training path was scrubbed after saving) carry
-a TrainerSpec whose `model_prefix` string length was overwritten, so the string swallows the
-fields after it (model_type, vocab_size, ...); it is then invalid UTF-8 and sentencepiece refuses
-the whole file. Those fields are intact, only the length is wrong: `repair_sentencepiece`
-re-splits the string at the last point after which the rest parses. The TrainerSpec is the only
-record repaired (it holds no vocabulary); any other damage is an error naming the file.
+"""Kit file repair: the e2e parity kits' `bpe.model` (whose training path was scrubbed after
+saving) carries a TrainerSpec whose `model_prefix` string length was overwritten, so the string
+swallows the fields after it (model_type, vocab_size, ...); it is then invalid UTF-8 and
+sentencepiece refuses the whole file. Those fields are intact, only the length is wrong:
+`repair_sentencepiece` re-splits the string at the last point after which the rest parses. The
+TrainerSpec is the only record repaired (it holds no vocabulary). Real model files never need
+this; the pack's tokenizer refuses such a file with a checkpoint error.
 """
 
 from __future__ import annotations
@@ -142,25 +141,32 @@ def repair_sentencepiece(data: bytes) -> bytes | None:
     return _encode(top) if changed else None
 
 
-def read_bpe_model(path: str | Path) -> bytes:
-    """The serialized model proto of `path`, repaired (with a warning) if only its TrainerSpec string is damaged."""
+def readable_bpe(path: str | Path, out_dir: str | Path) -> Path:
+    """`path` if sentencepiece reads it, else a repaired copy written to `out_dir` (ValueError when
+    the damage is not the known TrainerSpec one)."""
     import sentencepiece as spm
 
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"SentencePiece model not found: {path}")
     data = path.read_bytes()
     try:
         spm.SentencePieceProcessor(model_proto=data)
-        return data
+        return path
     except RuntimeError as e:
         fixed = repair_sentencepiece(data)
-        if fixed is not None:
-            try:
-                spm.SentencePieceProcessor(model_proto=fixed)
-            except RuntimeError:
-                fixed = None
         if fixed is None:
             raise ValueError(f"{path}: not a readable SentencePiece model ({e})") from e
-    log.warning("%s: its TrainerSpec record was malformed (string length); using a repaired copy", path)
-    return fixed
+        spm.SentencePieceProcessor(model_proto=fixed)  # raises if the repair did not help
+    log.info("%s: TrainerSpec string length repaired into a copy", path)
+    out = Path(out_dir) / f"repaired_{path.name}"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(fixed)
+    return out
+
+
+def repair_bpe_in_place(path: str | Path) -> None:
+    """Rewrite a kit's damaged bpe.model with its repaired content (a materialised, writable kit)."""
+    path = Path(path)
+    fixed = readable_bpe(path, path.parent / ".repair")
+    if fixed != path:
+        fixed.replace(path)
+        fixed.parent.rmdir()

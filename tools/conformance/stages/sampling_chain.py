@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from ...gpt.generate import DecodingSettings, process_scores
+from indextts2_core.gpt.generate import DecodingSettings, score_processors
 
 
 def run(ctx) -> dict[str, torch.Tensor]:
@@ -19,12 +19,15 @@ def run(ctx) -> dict[str, torch.Tensor]:
     settings = DecodingSettings(do_sample=True, num_beams=beams, temperature=float(p["temperature"]),
                                 top_k=int(p["top_k"]), top_p=float(p["top_p"]),
                                 repetition_penalty=float(p["repetition_penalty"]))
-    trace = {}
-    process_scores(logits, histories.long(), settings, trace=trace)
+    steps, scores, after = dict(score_processors(settings, histories.long())), logits.float(), {}
+    for name in ("log_softmax", "repetition_penalty", "temperature", "top_k", "top_p"):
+        if name in steps:  # a step that would change nothing (e.g. temperature 1) is not in the chain
+            scores = steps[name](scores)
+        after[name] = scores
     return {
-        "scores_log_softmax": trace["log_softmax"],
-        "scores_after_repetition_penalty": trace["repetition_penalty"],
-        "scores_after_temperature": trace["temperature"],
-        "scores_after_top_k": trace["top_k"],
-        "scores_processed": trace["top_p"],
+        "scores_log_softmax": after["log_softmax"],
+        "scores_after_repetition_penalty": after["repetition_penalty"],
+        "scores_after_temperature": after["temperature"],
+        "scores_after_top_k": after["top_k"],
+        "scores_processed": after["top_p"],
     }

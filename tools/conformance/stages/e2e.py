@@ -14,18 +14,23 @@ Outputs (segments joined in order; codes / generated / mel concatenated along ti
 
 from __future__ import annotations
 
+import dataclasses
+
 import torch
 
-from ...audio import load_audio
-from ...gpt import DecodingSettings
-from ...model_files import ModelPaths
-from ...pipeline import load_models, synthesize
+from indextts2_core.audio import load_audio
+from indextts2_core.gpt import DecodingSettings
+from indextts2_core.model_files import ModelPaths
+from indextts2_core.pipeline import load_models, synthesize
+
+from ..kit_files import readable_bpe
 
 _LOADED: dict = {}  # one model set per checkpoint folder, so a kit's variants load it once
 
 
 def _models(ctx):
     paths = ModelPaths.locate(ctx.checkpoint_dir)
+    paths = dataclasses.replace(paths, bpe=readable_bpe(paths.bpe, ctx.out / "kit_files"))
     key = str(paths.root.resolve())
     if key not in _LOADED:
         _LOADED.clear()

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import torch
 
-from ...text import TextNormalizer, TextTokenizer
+from indextts2_core.text import TextNormalizer, TextTokenizer
+
+from ..kit_files import readable_bpe
 
 
 def run(ctx) -> dict[str, torch.Tensor]:
-    tokenizer = TextTokenizer(ctx.checkpoint("bpe.model"), TextNormalizer())
+    tokenizer = TextTokenizer(readable_bpe(ctx.checkpoint("bpe.model"), ctx.out / "kit_files"), TextNormalizer())
     ids = tokenizer.encode(ctx.text()["text"])
     if not ids:
         raise ValueError("the kit text produced no tokens")

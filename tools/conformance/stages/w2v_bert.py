@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import torch
 
-from ...semantic.w2v_bert import HIDDEN_STATE_INDEX, load_semantic_encoder
+from indextts2_core.semantic.w2v_bert import HIDDEN_STATE_INDEX, load_semantic_encoder
 
 
 def run(ctx) -> dict[str, torch.Tensor]:

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import torch
 
-from ...config import IndexTTS2Config
-from ...semantic.codec import load_semantic_codec
+from indextts2_core.config import IndexTTS2Config
+from indextts2_core.semantic.codec import load_semantic_codec
 
 
 def run(ctx) -> dict[str, torch.Tensor]:

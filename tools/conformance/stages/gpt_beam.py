@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import torch
 
-from ...config import IndexTTS2Config
-from ...gpt.generate import DecodingSettings, GenerationTrace, generate_codes
-from ...gpt.model import load_gpt
+from indextts2_core.config import IndexTTS2Config
+from indextts2_core.gpt.generate import DecodingSettings, generate_codes
+from indextts2_core.gpt.model import load_gpt
 
 
 def run(ctx) -> dict[str, torch.Tensor]:
@@ -20,11 +20,12 @@ def run(ctx) -> dict[str, torch.Tensor]:
                                 repetition_penalty=float(p["repetition_penalty"]),
                                 length_penalty=float(p["length_penalty"]), max_mel_tokens=p["max_generate_length"])
     conds = model.conditioning(model.speaker_latents(ctx.input("cond_emb_spk_1024")), ctx.input("emovec"))
-    trace = GenerationTrace()
-    result = generate_codes(model, conds, ctx.input("text_ids"), settings, trace=trace)
+    logits, scores = [], []
+    result = generate_codes(model, conds, ctx.input("text_ids"), settings,
+                            on_step=lambda lg, sc: (logits.append(lg.clone()), scores.append(sc)))
     return {
         "beam_sequence": result.sequence,
         "beam_sequence_score": torch.tensor([result.score], dtype=torch.float32),
-        "beam_step_scores": torch.stack(trace.scores),  # [steps, beams, V]
-        "beam_step_logits": torch.stack(trace.logits),
+        "beam_step_scores": torch.stack(scores),  # [steps, beams, V]
+        "beam_step_logits": torch.stack(logits),
     }

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import torch
 
-from ...config import IndexTTS2Config
-from ...durations import frames_for_codes
-from ...s2mel.model import load_s2mel
+from indextts2_core.config import IndexTTS2Config
+from indextts2_core.durations import frames_for_codes
+from indextts2_core.s2mel.model import load_s2mel
 
 
 def run(ctx) -> dict[str, torch.Tensor]:

@@ -11,8 +11,8 @@ import random
 
 import torch
 
-from ...config import IndexTTS2Config
-from ...emotion import EmotionMatrices, normalize_webui, scale_vector, vector_emovec
+from indextts2_core.config import IndexTTS2Config
+from indextts2_core.emotion import EmotionMatrices, normalize_webui, scale_vector, vector_emovec
 
 
 def run(ctx) -> dict[str, torch.Tensor]:

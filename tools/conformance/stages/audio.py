@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import torch
 
-from ...audio import (W2VFeatureConfig, campplus_features, kaldi_fbank, load_audio, mel_spectrogram,
+from indextts2_core.audio import (W2VFeatureConfig, campplus_features, kaldi_fbank, load_audio, mel_spectrogram,
                       prepare_emotion_prompt, resample, w2v_bert_features)
-from ...config import IndexTTS2Config
+from indextts2_core.config import IndexTTS2Config
 
 
 def _speaker_wav(ctx) -> str:

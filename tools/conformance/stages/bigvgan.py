@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from ...vocoder.bigvgan import load_bigvgan, to_int16
+from indextts2_core.vocoder.bigvgan import load_bigvgan, to_int16
 
 
 def run(ctx) -> dict[str, torch.Tensor]:

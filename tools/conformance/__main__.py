@@ -1,14 +1,34 @@
-"""python -m indextts2_core.conformance {run,manifests,text} ..."""
+"""python -m tools.conformance {run,manifests,text} ..."""
 
 from __future__ import annotations
 
 import argparse
+import subprocess
 import sys
 from pathlib import Path
 
+from .kit import KitError
+
+
+def find_comparer(kit: Path) -> Path | None:
+    """The kit's own compare_outputs.py (in the kit, or beside it), when the kit has expected outputs."""
+    if not (kit / "expected").is_dir():
+        return None
+    return next((p for p in (kit / "compare_outputs.py", kit.parent / "compare_outputs.py") if p.is_file()), None)
+
+
+def compare_stage(comparer: Path, kit: Path, out: Path, stage_id: str) -> tuple[bool, str]:
+    """Run the kit's comparer on one stage: (all tensors pass, its summary line)."""
+    proc = subprocess.run([sys.executable, str(comparer), str(kit), str(out), "--stage", stage_id],
+                          capture_output=True, text=True)
+    lines = proc.stdout.strip().splitlines()
+    failed = [ln for ln in lines if ln.startswith(("FAIL", "MISSING"))]
+    summary = lines[-1].removeprefix("summary: ") if lines else proc.stderr.strip()[-200:]
+    return proc.returncode == 0, summary + (f"; first: {failed[0]}" if failed else "")
+
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m indextts2_core.conformance")
+    ap = argparse.ArgumentParser(prog="python -m tools.conformance")
     sub = ap.add_subparsers(dest="cmd", required=True)
 
     run = sub.add_parser("run", help="run a parity kit's stages, write outputs to OUT")
@@ -31,15 +51,26 @@ def main(argv=None) -> int:
         from .runner import run_kit
 
         ids = [s for s in args.stages.split(",") if s]
-        results = run_kit(args.kit, args.out, ids or None)
+        try:
+            results = run_kit(args.kit, args.out, ids or None)
+        except (KitError, ValueError) as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        comparer = find_comparer(args.kit)
         bad = False
         for r in results:
-            print(f"{r.id}: {r.status}" + (f" ({r.detail.splitlines()[0]})" if r.detail else ""))
-            if r.status == "failed" or (ids and r.id in ids and r.status != "ran"):
-                bad = True
+            verdict = ""
+            if r.status == "ran" and comparer is not None:
+                ok, summary = compare_stage(comparer, args.kit, args.out, r.id)
+                verdict = f": {'PASS' if ok else 'FAIL'} ({summary})"
+                bad |= not ok
+            print(f"{r.id}: {r.status}{verdict}" + (f" ({r.detail.splitlines()[0]})" if r.detail else ""))
+            bad |= r.status != "ran"
+        if comparer is None:
+            print("no expected outputs / compare_outputs.py with this kit: outputs written, not compared")
         return 1 if bad else 0
     if args.cmd == "manifests":
-        from ..config import IndexTTS2Config
+        from indextts2_core.config import IndexTTS2Config
         from .manifests import check_dir
 
         cfg_path = args.config or next((p for p in (args.dir / "config.yaml", args.dir.parent / "config.yaml")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from ...config import IndexTTS2Config
-from ...gpt.model import load_gpt
+from indextts2_core.config import IndexTTS2Config
+from indextts2_core.gpt.model import load_gpt
 
 
 def run(ctx) -> dict[str, torch.Tensor]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from ...speaker.campplus import load_campplus
+from indextts2_core.speaker.campplus import load_campplus
 
 
 def run(ctx) -> dict[str, torch.Tensor]:
