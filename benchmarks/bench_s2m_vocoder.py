@@ -18,7 +18,9 @@ from pathlib import Path
 import torch
 
 from indextts2_core.config import IndexTTS2Config
-from indextts2_core.durations import HOP_LENGTH, SAMPLE_RATE, seconds_to_codes, seconds_to_frames
+from indextts2_core.timing import Timing
+
+TIMING = Timing()  # IndexTTS-2 rates
 from indextts2_core.s2mel.model import GPT_LAYER_SIZES, S2Mel
 from indextts2_core.config import BigVGANConfig
 from indextts2_core.vocoder.bigvgan import BigVGAN
@@ -53,13 +55,13 @@ def build(args, device, dtype):
 
 def run_once(s2mel, vocoder, cfg, args, device, dtype):
     g = torch.Generator(device=device).manual_seed(1)
-    codes = seconds_to_codes(args.seconds)
-    frames = seconds_to_frames(args.seconds)
-    prompt = seconds_to_frames(args.prompt_seconds)
+    codes = TIMING.codes(args.seconds)
+    frames = TIMING.frames_for_samples(TIMING.samples(args.seconds))
+    prompt = TIMING.frames_for_samples(TIMING.samples(args.prompt_seconds))
     mels, style_dim = cfg.s2mel.dit.in_channels, cfg.s2mel.style_dim
     rand = lambda *shape: torch.randn(*shape, generator=g, device=device).to(dtype)  # noqa: E731
     code_emb, latent = rand(1, codes, GPT_LAYER_SIZES[-1]), rand(1, codes, GPT_LAYER_SIZES[0])
-    s_ref = rand(1, seconds_to_codes(args.prompt_seconds), GPT_LAYER_SIZES[-1])  # prompt codes' features
+    s_ref = rand(1, TIMING.codes(args.prompt_seconds), GPT_LAYER_SIZES[-1])  # prompt codes' features
     ref_mel, style = rand(1, mels, prompt), rand(1, style_dim)
 
     with torch.inference_mode():
@@ -72,7 +74,7 @@ def run_once(s2mel, vocoder, cfg, args, device, dtype):
 
         mel, t_s2m = timed(s2m, device)
         wav, t_voc = timed(lambda: vocoder(mel), device)
-    assert mel.shape[-1] == frames and wav.shape[-1] == frames * HOP_LENGTH
+    assert mel.shape[-1] == frames and wav.shape[-1] == TIMING.frames_to_samples(frames)
     return frames, t_prompt, t_s2m, t_voc
 
 
@@ -104,8 +106,8 @@ def main(argv=None) -> None:
 
     for r in range(args.repeats):
         frames, t_prompt, t_s2m, t_voc = run_once(s2mel, vocoder, cfg, args, device, dtype)
-        audio = frames * HOP_LENGTH / SAMPLE_RATE
-        print(f"run {r + 1}: {audio:.3f} s audio ({frames} frames, prompt {seconds_to_frames(args.prompt_seconds)} "
+        audio = TIMING.seconds(TIMING.frames_to_samples(frames))
+        print(f"run {r + 1}: {audio:.3f} s audio ({frames} frames, prompt {TIMING.frames_for_samples(TIMING.samples(args.prompt_seconds))} "
               f"frames, {args.steps} steps, cfg {args.cfg_rate})")
         print(f"  prompt length regulator {t_prompt:7.3f} s (once per speaker)")
         print(f"  S2M   {t_s2m:7.3f} s  -> {t_s2m / audio:6.3f} s compute per s audio")

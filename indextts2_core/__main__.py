@@ -9,11 +9,23 @@ Progress goes to stderr; the output file is written to a temporary name and rena
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import logging
 import sys
 import time
 from pathlib import Path
+
+import torch
+
+from .audio import check_prompt_audio, load_audio
+from .checkpoints import CheckpointError
+from .config import ConfigError, IndexTTS2Config
+from .emotion import validate_weights
+from .gpt import DecodingSettings
+from .model_files import ModelFilesError, ModelPaths
+from .pipeline import (DEFAULT_INTERVAL_SILENCE_MS, DEFAULT_MAX_TEXT_TOKENS, MAX_INTERVAL_SILENCE_MS, NonFiniteError,
+                       NoSpeechError, S2MSettings, check_output_path, choose_emotion_mode, load_models, plan_durations,
+                       prepare, resolve_device, resolve_dtype, stream, text_segments, write_wav)
+from .text import TextTokenizer
 
 log = logging.getLogger("indextts2_core")
 
@@ -26,6 +38,7 @@ def _floats(text: str) -> list[float]:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    d, s2m = DecodingSettings(), S2MSettings()  # the one place for defaults
     ap = argparse.ArgumentParser(prog="python -m indextts2_core", description=__doc__.splitlines()[0])
     ap.add_argument("-v", "--verbose", action="store_true", help="log every step")
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -51,22 +64,27 @@ def build_parser() -> argparse.ArgumentParser:
     dur.add_argument("--seconds", type=float,
                      help="exact length of the output in seconds, silences between text segments included")
     dur.add_argument("--tokens", type=int,
-                     help="semantic codes of the whole text (50 per second), shared among its segments")
+                     help="semantic codes of the whole text (speech only), shared among its segments")
     sp.add_argument("--seed", type=int, default=None)
     sp.add_argument("--device", default=None, help="cpu, cuda, cuda:N, mps (default: cuda if available)")
     sp.add_argument("--dtype", default="fp32", choices=["fp32", "fp16", "bf16"], help="GPT precision")
-    sp.add_argument("--steps", type=int, default=25, help="flow-matching steps (default 25)")
-    sp.add_argument("--cfg-rate", type=float, default=0.7, help="classifier-free guidance (default 0.7)")
-    sp.add_argument("--max-segment-tokens", type=int, default=120, help="text tokens per segment (default 120)")
-    sp.add_argument("--silence-ms", type=int, default=200, help="silence between segments (default 200)")
+    sp.add_argument("--steps", type=int, default=s2m.steps, help=f"flow-matching steps (default {s2m.steps})")
+    sp.add_argument("--cfg-rate", type=float, default=s2m.cfg_rate,
+                    help=f"classifier-free guidance (default {s2m.cfg_rate})")
+    sp.add_argument("--max-segment-tokens", type=int, default=DEFAULT_MAX_TEXT_TOKENS,
+                    help=f"text tokens per segment (default {DEFAULT_MAX_TEXT_TOKENS})")
+    sp.add_argument("--silence-ms", type=float, default=DEFAULT_INTERVAL_SILENCE_MS,
+                    help=f"silence between segments (default {DEFAULT_INTERVAL_SILENCE_MS}, at most "
+                         f"{MAX_INTERVAL_SILENCE_MS})")
     g = sp.add_argument_group("decoding (official defaults)")
-    g.add_argument("--num-beams", type=int, default=3)
-    g.add_argument("--temperature", type=float, default=0.8)
-    g.add_argument("--top-k", type=int, default=30)
-    g.add_argument("--top-p", type=float, default=0.8)
-    g.add_argument("--repetition-penalty", type=float, default=10.0)
-    g.add_argument("--length-penalty", type=float, default=0.0)
-    g.add_argument("--max-mel-tokens", type=int, default=1500, help="codes per segment at most")
+    g.add_argument("--num-beams", type=int, default=d.num_beams)
+    g.add_argument("--temperature", type=float, default=d.temperature)
+    g.add_argument("--top-k", type=int, default=d.top_k)
+    g.add_argument("--top-p", type=float, default=d.top_p)
+    g.add_argument("--repetition-penalty", type=float, default=d.repetition_penalty)
+    g.add_argument("--length-penalty", type=float, default=d.length_penalty)
+    g.add_argument("--max-mel-tokens", type=int, default=d.max_mel_tokens,
+                   help="codes per segment at most (capped at the model's table)")
     g.add_argument("--greedy", action="store_true", help="no sampling (deterministic)")
     sp.add_argument("--out", required=True, type=Path, help="output .wav")
 
@@ -99,75 +117,68 @@ class _Bars:
 
 
 def speak(args) -> int:
-    import torch
-
-    from .audio import load_audio
-    from .gpt import DecodingSettings
-    from .model_files import ModelPaths
-    from .text import TextTokenizer
-    from .pipeline import (check_prompt_audio, choose_emotion_mode, load_models, plan_durations, resolve_device,
-                           resolve_dtype, synthesize, text_segments, write_wav)
-
+    """Every input is checked (text, audio, options, output file, lengths against the model's
+    limits) before any model is loaded; the audio is written to the file as segments finish."""
     text = args.text if args.text is not None else _read_text(args.text_file)
-    if not text.strip():
-        raise ValueError("text is empty")
-    if args.out.is_dir():
-        raise ValueError(f"--out {args.out} is a directory; give a .wav file name")
+    out = check_output_path(args.out, create_folder=True)
     device = resolve_device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     dtype = resolve_dtype(args.dtype)
+    decoding = DecodingSettings(do_sample=not args.greedy, num_beams=args.num_beams, temperature=args.temperature,
+                                top_k=args.top_k, top_p=args.top_p, repetition_penalty=args.repetition_penalty,
+                                length_penalty=args.length_penalty, max_mel_tokens=args.max_mel_tokens)
+    s2m = S2MSettings(steps=args.steps, cfg_rate=args.cfg_rate)
     speaker, speaker_rate = load_audio(args.speaker)
     check_prompt_audio(speaker, speaker_rate, f"speaker audio {args.speaker}")
-    kwargs = {}
+    request = {}
     if args.emotion_audio is not None:
         emo, emo_rate = load_audio(args.emotion_audio)
         check_prompt_audio(emo, emo_rate, f"emotion audio {args.emotion_audio}")
-        kwargs.update(emotion_audio=emo, emotion_rate=emo_rate)
+        request.update(emotion_audio=emo, emotion_rate=emo_rate)
     elif args.emotion_vector is not None:
-        from .emotion import validate_weights
-
         validate_weights(args.emotion_vector)
-        kwargs.update(emotion_vector=args.emotion_vector, normalize_emotion_vector=args.normalize_emotion)
+        request.update(emotion_vector=args.emotion_vector, normalize_emotion_vector=args.normalize_emotion)
     elif args.emotion_text is not None:
-        kwargs.update(emotion_text=text if args.emotion_text is True else args.emotion_text)
+        request.update(emotion_text=text if args.emotion_text is True else args.emotion_text)
     if args.normalize_emotion and args.emotion_vector is None:
         raise ValueError("--normalize-emotion applies to --emotion-vector only")
-    choose_emotion_mode(kwargs.get("emotion_audio"), kwargs.get("emotion_vector"), kwargs.get("emotion_text"),
-                    args.random_emotion, args.emotion_alpha, args.normalize_emotion)
-    settings = DecodingSettings(do_sample=not args.greedy, num_beams=args.num_beams, temperature=args.temperature,
-                                top_k=args.top_k, top_p=args.top_p, repetition_penalty=args.repetition_penalty,
-                                length_penalty=args.length_penalty, max_mel_tokens=args.max_mel_tokens)
+    choose_emotion_mode(request.get("emotion_audio"), request.get("emotion_vector"), request.get("emotion_text"),
+                        args.random_emotion, args.emotion_alpha, args.normalize_emotion)
     paths = ModelPaths.locate(args.models).require(include_t2e=args.emotion_text is not None)
-    segments = text_segments(TextTokenizer(paths.bpe), text, args.max_segment_tokens)  # refuse bad text and
-    plan_durations(segments, args.seconds, args.tokens, args.silence_ms)  # impossible lengths before loading
+    config = IndexTTS2Config.from_yaml(paths.config)
+    decoding.validate(target_tokens=args.tokens)
+    # refuse bad text and impossible lengths now (the config knows the model's limits)
+    plan_durations(text_segments(TextTokenizer(paths.bpe), text, args.max_segment_tokens), config.timing,
+                   seconds=args.seconds, target_tokens=args.tokens, interval_silence_ms=args.silence_ms,
+                   max_codes=config.gpt.max_mel_tokens)
 
     t0 = time.perf_counter()
     models = load_models(paths, device, dtype, load_t2e=args.emotion_text is not None)
-    if settings.max_mel_tokens > models.gpt.max_codes:  # a small model's mel position table
-        settings = dataclasses.replace(settings, max_mel_tokens=models.gpt.max_codes)
     load_s = time.perf_counter() - t0
     tokens, cfm = _Bars("semantic tokens"), _Bars("flow matching")
     try:
-        result = synthesize(models, text, speaker, speaker_rate, emotion_alpha=args.emotion_alpha,
-                            use_random=args.random_emotion, seconds=args.seconds, target_tokens=args.tokens,
-                            settings=settings, cfm_steps=args.steps, cfg_rate=args.cfg_rate,
-                            max_text_tokens_per_segment=args.max_segment_tokens,
-                            interval_silence_ms=args.silence_ms, seed=args.seed,
-                            token_progress=tokens, cfm_progress=cfm,
-                            segment_progress=lambda i, n: log.info("segment %d/%d done", i, n), **kwargs)
+        prepared = prepare(models, text, speaker, speaker_rate, emotion_alpha=args.emotion_alpha,
+                           use_random=args.random_emotion, seconds=args.seconds, target_tokens=args.tokens,
+                           max_text_tokens_per_segment=args.max_segment_tokens, interval_silence_ms=args.silence_ms,
+                           seed=args.seed, **request)
+        pieces = stream(models, prepared, decoding=decoding, s2m=s2m, seed=args.seed, token_progress=tokens,
+                        cfm_progress=cfm)
+        t1 = time.perf_counter()
+        samples = write_wav(out, pieces, models.timing.sample_rate, prepared.plan.total_samples)
     finally:
         tokens.close()
         cfm.close()
-    write_wav(args.out, result)
-    secs = result.waveform.shape[-1] / result.sample_rate
-    print(f"wrote {args.out}: {secs:.2f} s, {len(result.segments)} segment(s); models loaded in {load_s:.1f} s, "
-          f"synthesis {sum(result.seconds.values()):.1f} s", file=sys.stderr)
+    print(f"wrote {out}: {models.timing.seconds(samples):.2f} s, {len(prepared.plan)} segment(s); models loaded in "
+          f"{load_s:.1f} s, synthesis {time.perf_counter() - t1:.1f} s", file=sys.stderr)
     return 0
 
 
 def _read_text(path: Path) -> str:
     if not path.is_file():
         raise ValueError(f"text file not found: {path}")
-    return path.read_text(encoding="utf-8")
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise ValueError(f"text file {path} is not UTF-8 ({e.reason} at byte {e.start})") from None
 
 
 def download(args) -> int:
@@ -183,15 +194,14 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, stream=sys.stderr,
                         format="%(levelname)s %(name)s: %(message)s")
-    from .checkpoints import CheckpointError
-    from .config import ConfigError
-    from .model_files import ModelFilesError
-
     try:
         return speak(args) if args.cmd == "speak" else download(args)
     except (ValueError, FileNotFoundError, ModelFilesError, CheckpointError, ConfigError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except (NoSpeechError, NonFiniteError) as e:  # the models ran but gave nothing usable: nothing written
+        print(f"error: {e}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

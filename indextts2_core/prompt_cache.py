@@ -8,6 +8,7 @@ and the mel front end. Callers combine `audio_key` with whatever else the value 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import threading
@@ -35,16 +36,30 @@ def audio_key(waveform: torch.Tensor, sample_rate: int) -> str:
     return h.hexdigest()
 
 
-class FeatureCache:
-    """Small thread-safe LRU of computed prompt features."""
+def nbytes(value: Any) -> int:
+    """Bytes held by the tensors of a cached value (a tensor, or a dataclass / tuple of them)."""
+    if isinstance(value, torch.Tensor):
+        return value.nelement() * value.element_size()
+    if dataclasses.is_dataclass(value):
+        return sum(nbytes(getattr(value, f.name)) for f in dataclasses.fields(value))
+    if isinstance(value, (tuple, list)):
+        return sum(nbytes(v) for v in value)
+    return 0
 
-    def __init__(self, max_items: int = 8):
-        if isinstance(max_items, bool) or not isinstance(max_items, int) or max_items < 1:
-            raise ValueError(f"FeatureCache: max_items must be a positive int, got {max_items!r}")
-        self.max_items = max_items
+
+class FeatureCache:
+    """Small thread-safe LRU of computed prompt features, bounded in bytes (and entries). Callers store
+    detached CPU tensors (pipeline.prompts does), so nothing here holds GPU memory or autograd graphs."""
+
+    def __init__(self, max_bytes: int = 256 * 2**20, max_items: int = 64):
+        for name, v in (("max_bytes", max_bytes), ("max_items", max_items)):
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ValueError(f"FeatureCache: {name} must be a positive int, got {v!r}")
+        self.max_bytes, self.max_items = max_bytes, max_items
         self.hits = 0
         self.misses = 0
-        self._items: OrderedDict[Hashable, Any] = OrderedDict()
+        self.bytes = 0
+        self._items: OrderedDict[Hashable, tuple[Any, int]] = OrderedDict()
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
@@ -54,7 +69,8 @@ class FeatureCache:
         return key in self._items
 
     def get_or_compute(self, key: Hashable, fn: Callable[[], Any]) -> Any:
-        """The cached value for `key`, or `fn()` stored under it (least recently used entry evicted).
+        """The cached value for `key`, or `fn()` stored under it (least recently used entries evicted
+        until both bounds hold; a value larger than `max_bytes` is returned but not kept).
 
         `fn` runs outside the lock, so a slow computation does not block other keys; an exception
         from `fn` propagates and caches nothing."""
@@ -62,17 +78,25 @@ class FeatureCache:
             if key in self._items:
                 self._items.move_to_end(key)
                 self.hits += 1
-                return self._items[key]
+                return self._items[key][0]
             self.misses += 1
         value = fn()
+        size = nbytes(value)
+        if size > self.max_bytes:
+            log.debug("prompt cache: %s (%d bytes) exceeds the cache; not kept", key, size)
+            return value
         with self._lock:
-            self._items[key] = value
-            self._items.move_to_end(key)
-            while len(self._items) > self.max_items:
-                old, _ = self._items.popitem(last=False)
+            if key in self._items:
+                self.bytes -= self._items.pop(key)[1]
+            self._items[key] = (value, size)
+            self.bytes += size
+            while len(self._items) > self.max_items or self.bytes > self.max_bytes:
+                old, (_, old_size) = self._items.popitem(last=False)
+                self.bytes -= old_size
                 log.debug("prompt cache: evicted %s", old)
         return value
 
     def clear(self) -> None:
         with self._lock:
             self._items.clear()
+            self.bytes = 0

@@ -5,14 +5,14 @@ samples), semantic codes (the GPT's tokens, `codes_per_second`), video frames (a
 A `Timing` record is built from a model's config, so IndexTTS-2 (50 codes/s) and a model with
 another code rate share every conversion.
 
-The rule: a length becomes a count by **truncating its exact value** (the official `int()`), with
-the value read as the decimal the user typed (0.17 s is 17/100 s, not the nearest binary double).
-A count that must *cover* a length (mel frames for samples, video frames for audio) rounds up.
-Counts convert exactly to samples. `web/js/indextts2.js` implements the same functions; a test
-compares the two on random values.
-
-The one official float formula kept as upstream computes it: mel frames for codes,
-`int(content_frames · 1.72 · duration_factor)` in double precision.
+The rule: a length in seconds becomes a count by rounding its **exact value** to the nearest
+count, ties up, the value read as the decimal the user typed (0.17 s is 17/100 s, not the nearest
+binary double; a computed 1/30 s is 735 samples, not 734). A count that must *cover* a length
+(mel frames for samples, video frames for audio) rounds up. Counts convert exactly to samples.
+The two counts the official pipeline defines keep its `int()`: the silence between segments,
+int(rate · ms / 1000), and the S2M frames for codes, int(content frames · 1.72 · duration_factor)
+in double precision. `web/js/timing.js` implements the same functions; a test compares the two
+on random values.
 """
 
 from __future__ import annotations
@@ -37,6 +37,11 @@ def exact(value: Real, what: str = "value") -> Fraction:
     if not math.isfinite(value):
         raise ValueError(f"{what} must be finite, got {value!r}")
     return Fraction(repr(float(value)))
+
+
+def nearest(value: Fraction) -> int:
+    """The nearest integer, ties up."""
+    return math.floor(value + Fraction(1, 2))
 
 
 def _positive(value: Real, what: str) -> Fraction:
@@ -65,13 +70,13 @@ class Timing:
         for name in ("sample_rate", "hop_length", "codes_per_second", "content_per_code"):
             _count(getattr(self, name), f"timing.{name}")
 
-    # ---- lengths -> counts (truncation of the exact value) -------------------------------------
+    # ---- lengths -> counts (nearest of the exact value) -----------------------------------------
     def samples(self, seconds: Real) -> int:
-        """Samples in `seconds` (≥ 0): floor(seconds · rate)."""
+        """Samples in `seconds` (≥ 0)."""
         s = exact(seconds, "seconds")
         if s < 0:
             raise ValueError(f"seconds must be >= 0, got {seconds!r}")
-        return math.floor(s * self.sample_rate)
+        return nearest(s * self.sample_rate)
 
     def silence_samples(self, ms: Real) -> int:
         """The official silence between segments: int(rate · ms / 1000) samples."""
@@ -82,11 +87,11 @@ class Timing:
 
     def codes_for_samples(self, samples: int) -> int:
         """Semantic codes spanning `samples` (at least one)."""
-        return max(1, _count(samples, "samples") * self.codes_per_second // self.sample_rate)
+        return max(1, nearest(Fraction(_count(samples, "samples") * self.codes_per_second, self.sample_rate)))
 
     def codes(self, seconds: Real) -> int:
         """Semantic codes for `seconds` of speech (at least one)."""
-        return max(1, math.floor(_positive(seconds, "seconds") * self.codes_per_second))
+        return max(1, nearest(_positive(seconds, "seconds") * self.codes_per_second))
 
     # ---- counts that cover a length (ceiling) ---------------------------------------------------
     def frames_for_samples(self, samples: int) -> int:
@@ -105,17 +110,13 @@ class Timing:
 
     # ---- the official S2M length ---------------------------------------------------------------
     def frames_for_codes(self, codes: int, duration_factor: float = 1.0) -> int:
-        """Mel frames S2M makes from `codes` codes: int(content frames · 1.72 · duration_factor),
-        in double precision as upstream (IndexTTS-2: floor(1.72·T))."""
-        _count(codes, "codes")
-        if not (isinstance(duration_factor, Real) and math.isfinite(duration_factor) and duration_factor > 0):
-            raise ValueError(f"duration_factor must be a positive number, got {duration_factor!r}")
-        return int(codes * self.content_per_code * MEL_PER_CONTENT_FRAME * duration_factor)
+        """Mel frames S2M makes from `codes` codes (IndexTTS-2: floor(1.72·T))."""
+        return mel_frames_for_content(_count(codes, "codes") * self.content_per_code, duration_factor)
 
     # ---- video frames --------------------------------------------------------------------------
     def video_samples(self, frames: int, fps: Real) -> int:
-        """Samples spanning exactly `frames` video frames (never more than a muxer's ceil)."""
-        return math.floor(_count(frames, "frame count") * self.sample_rate / fps_fraction(fps))
+        """Samples spanning `frames` video frames (never more than a muxer's ceil)."""
+        return nearest(_count(frames, "frame count") * self.sample_rate / fps_fraction(fps))
 
     def video_frames(self, samples: int, fps: Real, rounding: str = "up") -> int:
         """Video frames for `samples` of audio: `up` covers the audio (default), `down` stays
@@ -125,12 +126,25 @@ class Timing:
         value = _count(samples, "samples") * fps_fraction(fps) / self.sample_rate
         if rounding == "up":
             return math.ceil(value)
-        return max(1, math.floor(value) if rounding == "down" else math.floor(value + Fraction(1, 2)))
+        return max(1, math.floor(value) if rounding == "down" else nearest(value))
+
+
+def mel_frames_for_content(content_frames: int, duration_factor: float = 1.0) -> int:
+    """The official S2M length: int(content frames · 1.72 · duration_factor), in double precision."""
+    _count(content_frames, "content frames")
+    if isinstance(duration_factor, bool) or not isinstance(duration_factor, Real) or \
+            not math.isfinite(duration_factor) or duration_factor <= 0:
+        raise ValueError(f"duration_factor must be a positive number, got {duration_factor!r}")
+    frames = int(content_frames * MEL_PER_CONTENT_FRAME * duration_factor)
+    if frames < 1:
+        raise ValueError(f"duration_factor {duration_factor} leaves no mel frame for {content_frames} content frames")
+    return frames
 
 
 def fps_fraction(fps: Real) -> Fraction:
-    """A frame rate as an exact fraction (29.97 -> 2997/100; a Fraction from a container as is)."""
-    return _positive(fps, "fps")
+    """A frame rate as an exact fraction: 29.97 -> 2997/100, 24000/1001 as a float -> 24000/1001 (a
+    container's Fraction as is)."""
+    return _positive(fps, "fps").limit_denominator(1001000)
 
 
 def video_seconds(frames: int, fps: Real) -> float:

@@ -1,19 +1,20 @@
 """ComfyUI adapters (V3 schema). Imported only inside ComfyUI (or with a stand-in `comfy_api` in
-tests); see the root __init__.py. Each node unpacks its inputs, calls core functions and wraps
-the result; the networks live in `indextts2_core`."""
+tests); see the root __init__.py. Each node checks its inputs, calls the model wrapper (model.py)
+and wraps the result; the networks and the pipeline live in `indextts2_core`."""
 
 from comfy_api.latest import ComfyExtension
 
 from .comfy_models import register_model_folder
 from .conditioning import EmotionFromAudio, EmotionFromText, EmotionFromVector, EmotionRandom, EncodeSpeaker
-from .generate import T2SGenerate
+from .generate import T2SGenerate, T2SSettingsNode
 from .loaders import LoadIndexTTS2
 from .synthesize import BigVGANVocoder, S2MGenerate, Speak
 from .video import AudioToFrameCount, DurationFromVideo, FitAudioToDuration
 
 NODE_LIST = [
     LoadIndexTTS2, EncodeSpeaker, EmotionFromAudio, EmotionFromVector, EmotionFromText, EmotionRandom,
-    T2SGenerate, S2MGenerate, BigVGANVocoder, Speak, DurationFromVideo, FitAudioToDuration, AudioToFrameCount,
+    T2SGenerate, T2SSettingsNode, S2MGenerate, BigVGANVocoder, Speak, DurationFromVideo, FitAudioToDuration,
+    AudioToFrameCount,
 ]
 
 

@@ -1,17 +1,9 @@
-"""ComfyUI side of the models: the `indextts2` models folder, device/dtype policy, one ModelPatcher
-per stage module, progress callbacks that honour /interrupt, and error messages naming the node.
-
-Not responsible for building or running networks (indextts2_core does that). Each stage module
-is wrapped in a ModelPatcher (load device = ComfyUI's torch device, offload device = its offload
-device) and loaded with `comfy.model_management.load_models_gpu` right before its stage, so
-ComfyUI schedules VRAM and "Unload models" frees them. Model reuse comes from ComfyUI caching the
-loader node's output; nothing is kept at module level.
-"""
+"""ComfyUI side of the pack apart from the model wrapper (model.py): the `indextts2` models
+folder, the device/dtype policy, progress bars that honour /interrupt, and errors naming the node."""
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import logging
 import os
 from pathlib import Path
@@ -19,9 +11,13 @@ from pathlib import Path
 import torch
 
 import comfy.model_management as mm
-import comfy.model_patcher
 import comfy.utils
 import folder_paths
+
+from ..indextts2_core.checkpoints import CheckpointError
+from ..indextts2_core.config import ConfigError
+from ..indextts2_core.model_files import PACK_DIRS
+from ..indextts2_core.pipeline import NonFiniteError, NoSpeechError
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +25,6 @@ FOLDER_KEY = "indextts2"
 # every file type the pack's model folders hold (weights, configs, the BPE model)
 EXTENSIONS = {".pth", ".pt", ".bin", ".safetensors", ".yaml", ".json", ".model", ".txt", ".jinja"}
 DEFAULT_FOLDER = "models/indextts2"
-STAGE_MODULES = ("semantic", "codec", "campplus", "gpt", "s2mel", "vocoder")
 
 
 def register_model_folder() -> None:
@@ -45,8 +40,6 @@ def _is_model_root(path: Path) -> bool:
 
 def model_folder_choices() -> list[str]:
     """`models/indextts2` itself plus every sub-folder holding a complete model tree."""
-    from ..indextts2_core.model_files import PACK_DIRS
-
     register_model_folder()
     names = [DEFAULT_FOLDER]
     for base in folder_paths.get_folder_paths(FOLDER_KEY):
@@ -95,84 +88,28 @@ def choose_gpt_dtype(precision: str, load_device: torch.device) -> str:
     return "fp32"
 
 
-class StageModule(torch.nn.Module):
-    """Container that ModelPatcher moves; it holds one core module under `.inner` (ModelPatcher
-    writes bookkeeping attributes such as `.device` on the object it manages)."""
-
-    def __init__(self, inner: torch.nn.Module):
-        super().__init__()
-        self.inner = inner
-
-
-@dataclasses.dataclass(frozen=True)
-class LoadedIndexTTS2:
-    """INDEXTTS2_MODEL payload: the core models plus one ModelPatcher per stage module."""
-
-    models: object  # indextts2_core.pipeline.IndexTTS2Models (modules live on the offload device)
-    patchers: dict  # stage name -> ModelPatcher
-    folder: str
-    load_device: torch.device
-    offload_device: torch.device
-
-    def load(self, *stages: str) -> torch.device:
-        """Load these stage modules onto the load device (may evict other models); returns it."""
-        patchers = [self.patchers[s] for s in stages if s in self.patchers]
-        if patchers:
-            mm.load_models_gpu(patchers, force_full_load=True)
-        return self.load_device
-
-
-def wrap_models(models, folder: str, load_device: torch.device, offload_device: torch.device) -> LoadedIndexTTS2:
-    patchers = {}
-    for name in STAGE_MODULES:
-        patchers[name] = comfy.model_patcher.ModelPatcher(
-            StageModule(getattr(models, name)), load_device=load_device, offload_device=offload_device)
-    t2e = getattr(models, "t2e", None)
-    if t2e is not None and getattr(t2e, "model", None) is not None:
-        patchers["t2e"] = comfy.model_patcher.ModelPatcher(
-            StageModule(t2e.model), load_device=load_device, offload_device=offload_device)
-        t2e.device = load_device  # where it sends its inputs once the patcher has loaded it
-    return LoadedIndexTTS2(models, patchers, folder, load_device, offload_device)
-
-
-def on_device(payload, device: torch.device):
-    """A frozen dataclass with its tensor fields (and tuples of them) moved to `device`."""
-    if payload is None or not dataclasses.is_dataclass(payload):
-        return payload
-    changes = {}
-    for f in dataclasses.fields(payload):
-        value = getattr(payload, f.name)
-        if isinstance(value, torch.Tensor) and value.device != device:
-            changes[f.name] = value.to(device)
-        elif dataclasses.is_dataclass(value):
-            changes[f.name] = on_device(value, device)
-        elif isinstance(value, tuple) and value and dataclasses.is_dataclass(value[0]):
-            changes[f.name] = tuple(on_device(v, device) for v in value)
-    return dataclasses.replace(payload, **changes) if changes else payload
-
-
-def generator(seed: int, device: torch.device) -> torch.Generator:
-    """A generator on the device that samples (CUDA sampling needs a CUDA generator)."""
-    return torch.Generator(device=device).manual_seed(int(seed))
-
-
 class Progress:
-    """ProgressBar over `parts` × `steps`; each call checks /interrupt first (one decode / ODE step).
-    `part_done` is the core's `segment_progress` callback."""
+    """A ProgressBar for one node; every callback first checks /interrupt (one decode / ODE step).
 
-    def __init__(self, parts: int, steps: int):
-        self.parts, self.steps = max(1, parts), max(1, steps)
-        self.bar = comfy.utils.ProgressBar(self.parts * self.steps)
-        self.part = 0
+    `steps(i, total)` is the core's per-step callback: the bar shows the real total of the part
+    being run (the segment's target tokens, or the cap, or the flow-matching steps), and parts
+    run one after another (`part_done`)."""
+
+    def __init__(self, parts: int, steps_per_part: int | None = None):
+        self.parts, self.part = max(1, parts), 0
+        self.per_part = steps_per_part
+        self.bar = comfy.utils.ProgressBar(self.parts * (steps_per_part or 1))
 
     def __call__(self, step: int, total: int) -> None:
         mm.throw_exception_if_processing_interrupted()
-        if total != self.steps and total > 0:
-            self.steps = total
-        self.bar.update_absolute(self.part * self.steps + min(step, self.steps), self.parts * self.steps)
+        if self.per_part is None:  # each part has its own total (e.g. tokens of the segment being decoded)
+            self.bar.update_absolute(min(step, total), total)
+        else:
+            self.bar.update_absolute(self.part * self.per_part + min(step, self.per_part), self.parts * self.per_part)
 
     def part_done(self, done: int, total: int) -> None:
         self.part = done
+        mm.throw_exception_if_processing_interrupted()
 
 
 class NodeInputError(ValueError):
@@ -197,12 +134,18 @@ def check_choice(node: str, name: str, value, options) -> str:
     return value
 
 
+# errors of the core that carry a message for the user; anything else (a bug, ComfyUI's interrupt) passes as is
+PACK_ERRORS = (ValueError, FileNotFoundError, CheckpointError, ConfigError, NoSpeechError, NonFiniteError)
+
+
 @contextlib.contextmanager
 def node_errors(node: str):
-    """Prefix core ValueErrors with the node's name (core messages name the parameter)."""
+    """Every message of the pack starts with the node's name (core messages name the parameter)."""
     try:
         yield
     except NodeInputError:
         raise
-    except ValueError as e:
-        raise ValueError(f"{node}: {e}") from e
+    except PACK_ERRORS as e:
+        if str(e).startswith(f"{node}: "):
+            raise
+        raise type(e)(f"{node}: {e}") from e

@@ -7,22 +7,22 @@ import random
 
 from comfy_api.latest import io
 
-from ..indextts2_core.emotion.vectors import EMOTIONS
+from ..indextts2_core.emotion import EMOTIONS, validate_weights
+from ..indextts2_core.pipeline import SpeakerPrompt
 
 from . import comfy_models as cm
+from .model import IndexTTS2Model
 from .types import CATEGORY, Emotion, Model, Speaker, audio_parts
 
 
-def _model(node: str, model) -> cm.LoadedIndexTTS2:
+def _model(node: str, model) -> IndexTTS2Model:
     model = cm.require(node, "model", model, "Load IndexTTS2")
-    if not isinstance(model, cm.LoadedIndexTTS2):
+    if not isinstance(model, IndexTTS2Model):
         raise cm.bad_input(node, "model", f"expected an INDEXTTS2_MODEL, got {type(model).__name__}")
     return model
 
 
-def _speaker(node: str, speaker):
-    from ..indextts2_core.pipeline import SpeakerPrompt
-
+def _speaker(node: str, speaker) -> SpeakerPrompt:
     speaker = cm.require(node, "speaker", speaker, "IndexTTS2 Encode Speaker Prompt")
     if not isinstance(speaker, SpeakerPrompt):
         raise cm.bad_input(node, "speaker", f"expected an INDEXTTS2_SPEAKER, got {type(speaker).__name__}")
@@ -51,16 +51,10 @@ class EncodeSpeaker(io.ComfyNode):
 
     @classmethod
     def execute(cls, model, audio) -> io.NodeOutput:
-        from ..indextts2_core.pipeline import encode_speaker
-
         model = _model(cls.NAME, model)
         wav, rate = audio_parts(cls.NAME, "audio", audio)
-        m = model.models
         with cm.node_errors(cls.NAME):
-            model.load("semantic", "codec", "campplus", "s2mel")
-            speaker = encode_speaker(m.semantic, m.codec, m.campplus, m.s2mel, wav, rate,
-                                     mel_config=m.config.s2mel.mel, w2v_features=m.w2v_features)
-        return io.NodeOutput(speaker)
+            return io.NodeOutput(model.encode_speaker(wav, rate))
 
 
 class EmotionFromAudio(io.ComfyNode):
@@ -81,15 +75,10 @@ class EmotionFromAudio(io.ComfyNode):
 
     @classmethod
     def execute(cls, model, audio, alpha) -> io.NodeOutput:
-        from ..indextts2_core.pipeline import emotion_from_audio
-
         model = _model(cls.NAME, model)
         wav, rate = audio_parts(cls.NAME, "audio", audio)
         with cm.node_errors(cls.NAME):
-            model.load("semantic")
-            emotion = emotion_from_audio(model.models.semantic, wav, rate, alpha,
-                                         w2v_features=model.models.w2v_features)
-        return io.NodeOutput(emotion)
+            return io.NodeOutput(model.emotion_from_audio(wav, rate, alpha))
 
 
 class EmotionFromVector(io.ComfyNode):
@@ -118,16 +107,13 @@ class EmotionFromVector(io.ComfyNode):
 
     @classmethod
     def execute(cls, model, speaker, alpha, normalize, **weights) -> io.NodeOutput:
-        from ..indextts2_core.pipeline import emotion_from_vector
-
         model, speaker = _model(cls.NAME, model), _speaker(cls.NAME, speaker)
-        vector = [float(weights.get(name, 0.0)) for name in EMOTIONS]
+        vector = [weights.get(name, 0.0) for name in EMOTIONS]
         if not any(vector):
             raise cm.bad_input(cls.NAME, "happy…calm", "all eight emotion weights are 0; raise at least one")
         with cm.node_errors(cls.NAME):
-            emotion = emotion_from_vector(model.models.emotion, cm.on_device(speaker, model.offload_device), vector,
-                                          alpha, normalize=normalize)
-        return io.NodeOutput(emotion)
+            validate_weights(vector)
+            return io.NodeOutput(model.emotion_from_vector(speaker, vector, alpha, normalize))
 
 
 class EmotionFromText(io.ComfyNode):
@@ -152,19 +138,11 @@ class EmotionFromText(io.ComfyNode):
 
     @classmethod
     def execute(cls, model, speaker, text, alpha) -> io.NodeOutput:
-        from ..indextts2_core.pipeline import emotion_from_text
-
         model, speaker = _model(cls.NAME, model), _speaker(cls.NAME, speaker)
-        if model.models.t2e is None:
-            raise cm.bad_input(cls.NAME, "model", "the text-emotion model is not loaded: turn on "
-                                                  "'load_text_emotion' in Load IndexTTS2")
         if not isinstance(text, str) or not text.strip():
             raise cm.bad_input(cls.NAME, "text", "empty")
         with cm.node_errors(cls.NAME):
-            model.load("t2e")
-            emotion = emotion_from_text(model.models.t2e, model.models.emotion,
-                                        cm.on_device(speaker, model.offload_device), text, alpha)
-        return io.NodeOutput(emotion)
+            return io.NodeOutput(model.emotion_from_text(speaker, text, alpha))
 
 
 class EmotionRandom(io.ComfyNode):
@@ -191,13 +169,9 @@ class EmotionRandom(io.ComfyNode):
 
     @classmethod
     def execute(cls, model, speaker, emotion, seed, alpha) -> io.NodeOutput:
-        from ..indextts2_core.pipeline import emotion_random
-
         model, speaker = _model(cls.NAME, model), _speaker(cls.NAME, speaker)
         cm.check_choice(cls.NAME, "emotion", emotion, [cls.ANY, *EMOTIONS])
         index = random.Random(seed).randrange(len(EMOTIONS)) if emotion == cls.ANY else EMOTIONS.index(emotion)
         weights = [1.0 if i == index else 0.0 for i in range(len(EMOTIONS))]
         with cm.node_errors(cls.NAME):
-            spec = emotion_random(model.models.emotion, cm.on_device(speaker, model.offload_device), weights,
-                                  alpha, seed=seed)
-        return io.NodeOutput(spec)
+            return io.NodeOutput(model.emotion_random(speaker, weights, alpha, seed))

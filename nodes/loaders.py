@@ -8,7 +8,12 @@ from comfy_api.latest import io
 
 import comfy.utils
 
+from ..indextts2_core.download import download_models
+from ..indextts2_core.model_files import ModelPaths
+from ..indextts2_core.pipeline import load_models
+
 from . import comfy_models as cm
+from .model import IndexTTS2Model
 from .types import CATEGORY, Model
 
 log = logging.getLogger(__name__)
@@ -51,10 +56,6 @@ class LoadIndexTTS2(io.ComfyNode):
 
     @classmethod
     def execute(cls, model_folder, device, precision, download_missing, load_text_emotion) -> io.NodeOutput:
-        from ..indextts2_core.download import download_models
-        from ..indextts2_core.model_files import ModelPaths
-        from ..indextts2_core.pipeline import load_models
-
         cm.check_choice(cls.NAME, "device", device, DEVICES)
         cm.check_choice(cls.NAME, "precision", precision, PRECISIONS)
         with cm.node_errors(cls.NAME):
@@ -67,4 +68,5 @@ class LoadIndexTTS2(io.ComfyNode):
             load_device, offload_device = cm.choose_devices(device)
             models = load_models(paths, device=offload_device, dtype=cm.choose_gpt_dtype(precision, load_device),
                                  load_t2e=load_text_emotion)
-        return io.NodeOutput(cm.wrap_models(models, str(folder), load_device, offload_device))
+            model = IndexTTS2Model(models, str(folder), load_device, offload_device)
+        return io.NodeOutput(model, ui={"text": (f"{model.version} from {folder}",)})

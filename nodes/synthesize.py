@@ -6,12 +6,14 @@ import dataclasses
 
 from comfy_api.latest import io
 
-from ..indextts2_core.durations import SAMPLE_RATE
-from ..indextts2_core.pipeline import DEFAULT_INTERVAL_SILENCE_MS
+from ..indextts2_core.pipeline import (DEFAULT_INTERVAL_SILENCE_MS, MAX_INTERVAL_SILENCE_MS, MelSegments, S2MSettings,
+                                       SemanticSegments)
 
 from . import comfy_models as cm
 from .conditioning import _model, _speaker
 from .types import CATEGORY, Mel, Model, Semantic, Speaker, audio_dict, audio_parts
+
+S2M = S2MSettings()  # official defaults
 
 S2M_DURATIONS = ("auto", "target seconds", "target frames")
 
@@ -28,13 +30,13 @@ class S2MGenerate(io.ComfyNode):
                 Model.Input("model", tooltip="From Load IndexTTS2."),
                 Semantic.Input("semantic", tooltip="From IndexTTS2 T2S Generate."),
                 Speaker.Input("speaker", tooltip="Voice (normally the same speaker as in T2S)."),
-                io.Int.Input("steps", default=25, min=1, max=200, tooltip="Flow-matching (Euler) steps (official 25)."),
-                io.Float.Input("cfg_rate", default=0.7, min=0.0, max=10.0, step=0.05,
+                io.Int.Input("steps", default=S2M.steps, min=1, max=200, tooltip="Flow-matching (Euler) steps (official 25)."),
+                io.Float.Input("cfg_rate", default=S2M.cfg_rate, min=0.0, max=10.0, step=0.05,
                                tooltip="Classifier-free guidance strength (official 0.7; 0 = off)."),
                 io.Combo.Input("duration", options=list(S2M_DURATIONS), default="auto",
                                tooltip="auto: T2S's target seconds if it had them, else 1.72 mel frames per token; "
                                        "target seconds / target frames: stretch or squeeze to exactly that length."),
-                io.Float.Input("target_seconds", default=5.0, min=0.05, max=600.0, step=0.01,
+                io.Float.Input("target_seconds", default=5.0, min=0.05, max=3600.0, step=0.01,
                                tooltip="Exact length of the final audio, silences between text segments included, "
                                        "when duration is 'target seconds'."),
                 io.Int.Input("target_frames", default=430, min=1, max=60000,
@@ -49,22 +51,18 @@ class S2MGenerate(io.ComfyNode):
     @classmethod
     def execute(cls, model, semantic, speaker, steps, cfg_rate, duration, target_seconds, target_frames,
                 seed) -> io.NodeOutput:
-        from ..indextts2_core.pipeline import SemanticSegments, synthesize_mels
-
         model, speaker = _model(cls.NAME, model), _speaker(cls.NAME, speaker)
         semantic = cm.require(cls.NAME, "semantic", semantic, "IndexTTS2 T2S Generate")
         if not isinstance(semantic, SemanticSegments):
             raise cm.bad_input(cls.NAME, "semantic", f"expected an INDEXTTS2_SEMANTIC, got {type(semantic).__name__}")
         cm.check_choice(cls.NAME, "duration", duration, S2M_DURATIONS)
         with cm.node_errors(cls.NAME):
-            device = model.load("s2mel", "codec")
+            settings = S2MSettings(steps=steps, cfg_rate=cfg_rate)
             progress = cm.Progress(len(semantic.segments), steps)
-            mels = synthesize_mels(model.models.s2mel, model.models.codec, cm.on_device(speaker, device), semantic,
-                                   seconds=target_seconds if duration == "target seconds" else None,
-                                   frames=target_frames if duration == "target frames" else None, steps=steps,
-                                   cfg_rate=cfg_rate, generator=cm.generator(seed, device), progress=progress,
-                                   segment_progress=progress.part_done)
-        return io.NodeOutput(mels)
+            mels = model.mels(speaker, semantic, seconds=target_seconds if duration == "target seconds" else None,
+                              frames=target_frames if duration == "target frames" else None, settings=settings,
+                              seed=seed, progress=progress, segment_progress=progress.part_done)
+        return io.NodeOutput(mels, ui={"indextts2_timing": (dataclasses.asdict(model.timing),)})
 
 
 class BigVGANVocoder(io.ComfyNode):
@@ -77,28 +75,20 @@ class BigVGANVocoder(io.ComfyNode):
             description="Mel spectrogram → 22.05 kHz mono audio (BigVGAN v2), segments joined with silence.",
             inputs=[
                 Model.Input("model", tooltip="From Load IndexTTS2."),
-                Mel.Input("mel", tooltip="From IndexTTS2 S2M."),
-                io.Int.Input("interval_silence_ms", default=DEFAULT_INTERVAL_SILENCE_MS, min=0, max=5000, step=10,
-                             tooltip="Silence between text segments (official 200 ms). With target seconds "
-                                     "(T2S or S2M) the silences are part of that length: they are sized so the "
-                                     "total stays exact."),
+                Mel.Input("mel", tooltip="From IndexTTS2 S2M (the silences between segments come from T2S)."),
             ],
             outputs=[io.Audio.Output(display_name="audio", tooltip="22050 Hz mono AUDIO.")],
         )
 
     @classmethod
-    def execute(cls, model, mel, interval_silence_ms) -> io.NodeOutput:
-        from ..indextts2_core.pipeline import MelSegments, vocode_segments
-
+    def execute(cls, model, mel) -> io.NodeOutput:
         model = _model(cls.NAME, model)
         mel = cm.require(cls.NAME, "mel", mel, "IndexTTS2 S2M")
         if not isinstance(mel, MelSegments):
             raise cm.bad_input(cls.NAME, "mel", f"expected an INDEXTTS2_MEL, got {type(mel).__name__}")
         with cm.node_errors(cls.NAME):
-            model.load("vocoder")
-            waveform = vocode_segments(model.models.vocoder, mel, interval_silence_ms,
-                                       progress=cm.Progress(1, len(mel.mels)))
-        return io.NodeOutput(audio_dict(waveform, SAMPLE_RATE))
+            waveform = model.vocode(mel, progress=cm.Progress(1, len(mel.mels)))
+        return io.NodeOutput(audio_dict(waveform, model.timing.sample_rate))
 
 
 class Speak(io.ComfyNode):
@@ -119,10 +109,11 @@ class Speak(io.ComfyNode):
                                tooltip="Optional recording whose emotion to use (any voice)."),
                 io.Float.Input("emotion_alpha", default=1.0, min=0.0, max=2.0, step=0.01,
                                tooltip="Blend towards the emotion audio (ignored without it)."),
-                io.Float.Input("target_seconds", default=0.0, min=0.0, max=600.0, step=0.01,
+                io.Float.Input("target_seconds", default=0.0, min=0.0, max=3600.0, step=0.01,
                                tooltip="0 = natural length; otherwise the audio lasts exactly this long, silences "
                                        "between text segments included."),
-                io.Int.Input("interval_silence_ms", default=DEFAULT_INTERVAL_SILENCE_MS, min=0, max=5000, step=10,
+                io.Int.Input("interval_silence_ms", default=DEFAULT_INTERVAL_SILENCE_MS, min=0,
+                             max=MAX_INTERVAL_SILENCE_MS, step=10,
                              tooltip="Silence between text segments (part of target_seconds when that is set)."),
                 io.Int.Input("seed", default=0, min=0, max=0xFFFFFFFFFFFFFFFF, control_after_generate=True,
                              tooltip="Seed of token sampling and flow-matching noise."),
@@ -133,18 +124,14 @@ class Speak(io.ComfyNode):
     @classmethod
     def execute(cls, model, speaker_audio, text, emotion_alpha, target_seconds, interval_silence_ms, seed,
                 emotion_audio=None) -> io.NodeOutput:
-        from ..indextts2_core.pipeline import synthesize
-
         model = _model(cls.NAME, model)
-        wav, rate = audio_parts(cls.NAME, "speaker_audio", speaker_audio)
-        emo, emo_rate = audio_parts(cls.NAME, "emotion_audio", emotion_audio) if emotion_audio is not None else (None, None)
+        speaker = audio_parts(cls.NAME, "speaker_audio", speaker_audio)
+        emotion = audio_parts(cls.NAME, "emotion_audio", emotion_audio) if emotion_audio is not None else None
         if not isinstance(text, str) or not text.strip():
             raise cm.bad_input(cls.NAME, "text", "empty")
         with cm.node_errors(cls.NAME):
-            device = model.load(*cm.STAGE_MODULES)
-            result = synthesize(dataclasses.replace(model.models, device=device), text, wav, rate, emotion_audio=emo,
-                                emotion_rate=emo_rate, emotion_alpha=emotion_alpha if emo is not None else 1.0,
-                                seconds=target_seconds if target_seconds > 0 else None,
-                                interval_silence_ms=interval_silence_ms, seed=seed, cache=None,
-                                token_progress=cm.Progress(1, 1500), cfm_progress=cm.Progress(1, 25))
-        return io.NodeOutput(audio_dict(result.waveform, result.sample_rate))
+            waveform = model.speak(text, speaker, emotion, emotion_alpha=emotion_alpha,
+                                   seconds=target_seconds if target_seconds > 0 else None,
+                                   interval_silence_ms=interval_silence_ms, seed=seed,
+                                   token_progress=cm.Progress(1), cfm_progress=cm.Progress(1))
+        return io.NodeOutput(audio_dict(waveform, model.timing.sample_rate))

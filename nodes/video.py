@@ -1,11 +1,12 @@
 """Pairing speech with video: measure a clip, fit audio to a length, count frames for audio.
-All arithmetic is in indextts2_core.video_timing (sample-exact)."""
+All arithmetic is in indextts2_core.timing (sample-exact, the pack's one rounding rule)."""
 
 from __future__ import annotations
 
 from comfy_api.latest import io
 
-from ..indextts2_core import video_timing as vt
+from ..indextts2_core import timing as tm
+from ..indextts2_core.audio import fit_waveform
 
 from . import comfy_models as cm
 from .types import CATEGORY, audio_parts
@@ -18,8 +19,8 @@ class DurationFromVideo(io.ComfyNode):
     def define_schema(cls) -> io.Schema:
         return io.Schema(
             node_id="IndexTTS2DurationFromVideo", display_name=cls.NAME, category=CATEGORY,
-            description="Length of a clip (a VIDEO, or IMAGE frames + fps, or a frame count + fps) as seconds "
-                        "and as the matching T2S token target.",
+            description="Length of a clip (a VIDEO, or IMAGE frames + fps, or a frame count + fps) in seconds, "
+                        "for T2S 'target seconds' (exact, silences included) or Fit Audio to Duration.",
             inputs=[
                 io.Video.Input("video", optional=True, tooltip="A VIDEO (e.g. from Load Video); takes precedence."),
                 io.Image.Input("images", optional=True, tooltip="Frames (IMAGE batch); their count is used with fps."),
@@ -30,7 +31,6 @@ class DurationFromVideo(io.ComfyNode):
             ],
             outputs=[
                 io.Float.Output(display_name="seconds", tooltip="Clip length in seconds (frames / fps)."),
-                io.Int.Output(display_name="tokens", tooltip="T2S target tokens for that length (50 per second)."),
                 io.Int.Output(display_name="frame_count", tooltip="Number of frames."),
                 io.Float.Output(display_name="fps", tooltip="Frame rate used."),
             ],
@@ -51,9 +51,9 @@ class DurationFromVideo(io.ComfyNode):
         if frame_count < 1:
             raise cm.bad_input(cls.NAME, "frame_count" if video is None and images is None else "video", "no frames")
         with cm.node_errors(cls.NAME):
-            seconds = vt.video_seconds(frame_count, fps)
-            tokens = vt.tokens_for_seconds(seconds)
-        return io.NodeOutput(seconds, tokens, frame_count, float(fps), ui={"text": (f"{frame_count} frames @ {float(fps):g} fps = {seconds:g} s",)})
+            seconds = tm.video_seconds(frame_count, fps)
+        return io.NodeOutput(seconds, frame_count, float(fps),
+                             ui={"text": (f"{frame_count} frames @ {float(fps):g} fps = {seconds:g} s",)})
 
 
 class FitAudioToDuration(io.ComfyNode):
@@ -75,11 +75,13 @@ class FitAudioToDuration(io.ComfyNode):
 
     @classmethod
     def execute(cls, audio, seconds) -> io.NodeOutput:
-        audio_parts(cls.NAME, "audio", audio)  # checks the value
+        wav, rate = audio_parts(cls.NAME, "audio", audio)
         with cm.node_errors(cls.NAME):
-            samples = vt.seconds_to_samples(seconds, int(audio["sample_rate"]))
-            waveform = vt.fit_waveform(audio["waveform"], samples)
-        return io.NodeOutput({"waveform": waveform, "sample_rate": int(audio["sample_rate"])})
+            samples = tm.Timing(sample_rate=rate).samples(seconds)
+            if samples < 1:
+                raise ValueError(f"{seconds} s is less than one sample at {rate} Hz")
+            waveform = fit_waveform(wav, samples)
+        return io.NodeOutput({"waveform": waveform.unsqueeze(0), "sample_rate": rate})
 
 
 class AudioToFrameCount(io.ComfyNode):
@@ -94,9 +96,9 @@ class AudioToFrameCount(io.ComfyNode):
             inputs=[
                 io.Audio.Input("audio", tooltip="Any AUDIO."),
                 io.Float.Input("fps", default=25.0, min=0.01, max=1000.0, step=0.001, tooltip="Video frame rate."),
-                io.Combo.Input("frame_rule", options=list(vt.FRAME_RULES), default="none",
+                io.Combo.Input("frame_rule", options=list(tm.FRAME_RULES), default="none",
                                tooltip="Snap the count to 4n+1 or 8n+1 frames."),
-                io.Combo.Input("rounding", options=list(vt.ROUNDING), default="up",
+                io.Combo.Input("rounding", options=list(tm.ROUNDING), default="up",
                                tooltip="up: the video is at least as long as the audio; down: at most; nearest."),
             ],
             outputs=[io.Int.Output(display_name="frame_count", tooltip="Number of video frames."),
@@ -106,8 +108,9 @@ class AudioToFrameCount(io.ComfyNode):
     @classmethod
     def execute(cls, audio, fps, frame_rule, rounding) -> io.NodeOutput:
         wav, rate = audio_parts(cls.NAME, "audio", audio)
-        cm.check_choice(cls.NAME, "frame_rule", frame_rule, vt.FRAME_RULES)
-        cm.check_choice(cls.NAME, "rounding", rounding, vt.ROUNDING)
+        cm.check_choice(cls.NAME, "frame_rule", frame_rule, tm.FRAME_RULES)
+        cm.check_choice(cls.NAME, "rounding", rounding, tm.ROUNDING)
         with cm.node_errors(cls.NAME):
-            frames = vt.audio_frame_count(int(wav.shape[-1]), rate, fps, frame_rule, rounding)
-        return io.NodeOutput(frames, vt.video_seconds(frames, fps))
+            frames = tm.frame_rule(tm.Timing(sample_rate=rate).video_frames(int(wav.shape[-1]), fps, rounding),
+                                   frame_rule, rounding)
+        return io.NodeOutput(frames, tm.video_seconds(frames, fps))

@@ -47,8 +47,10 @@ def test_speak_pack_layout_tokens_for_the_whole_text(e2e_pack, voice, tmp_path):
     from indextts2_core.model_files import ModelPaths
     from indextts2_core.text import TextTokenizer
     from indextts2_core.pipeline import plan_durations, text_segments
+    from indextts2_core.timing import Timing
 
-    plan = plan_durations(text_segments(TextTokenizer(ModelPaths.locate(e2e_pack).bpe), TEXT, 8), target_tokens=30)
+    plan = plan_durations(text_segments(TextTokenizer(ModelPaths.locate(e2e_pack).bpe), TEXT, 8), Timing(),
+                          target_tokens=30)
     out = tmp_path / "sub" / "speech.wav"
     rc = main(["speak", "--models", str(e2e_pack), "--text", TEXT, "--speaker", str(voice), "--tokens", "30",
                "--max-segment-tokens", "8", "--emotion-vector", "0,0,0.4,0,0,0,0,0.2", "--emotion-alpha", "0.8",
@@ -70,6 +72,13 @@ def test_speak_pack_layout_tokens_for_the_whole_text(e2e_pack, voice, tmp_path):
     (["--text", "Hi there.", "--emotion-vector", "0.5,0.5"], "needs 8 values"),
     (["--text", "Hi there.", "--seconds", "0.005"], "too short"),
     (["--text", "Hi there.", "--tokens", "0"], "target_tokens must be a positive integer"),
+    (["--text", "Hi there.", "--tokens", "99999"], "at most"),
+    (["--text", "Hi there.", "--seconds", "1e9"], "at most"),
+    (["--text", "Hi there.", "--silence-ms", "1e8"], "interval silence"),
+    (["--text", "Hi there.", "--steps", "0"], "steps"),
+    (["--text", "Hi there.", "--cfg-rate", "1e30"], "cfg rate"),
+    (["--text", "Hi there.", "--repetition-penalty", "1e-30"], "repetition_penalty"),
+    (["--text", "Hi there.", "--emotion-vector", "1e30,0,0,0,0,0,0,0"], "emotion"),
 ])
 def test_bad_requests(e2e_kit, voice, tmp_path, capsys, extra, message):  # noqa: F811
     out = tmp_path / "o.wav"

@@ -147,10 +147,10 @@ def test_web_extension_is_served(server):
 def _graph(text: str, t2s: dict, s2m_steps: int = 4) -> dict:
     from indextts2_core.emotion.vectors import EMOTIONS
 
-    t2s_inputs = {"model": ["2", 0], "speaker": ["3", 0], "emotion": ["8", 0], "text": text,
-                  "duration_mode": "target seconds", "target_tokens": 100, "target_seconds": 1.5, "do_sample": True,
-                  "temperature": 0.8, "top_p": 0.8, "top_k": 1, "num_beams": 1, "repetition_penalty": 10.0,
-                  "length_penalty": 0.0, "max_mel_tokens": 200, "max_text_tokens_per_segment": 120, "seed": 1, **t2s}
+    segment = t2s.pop("max_text_tokens_per_segment", 120)
+    t2s_inputs = {"model": ["2", 0], "speaker": ["3", 0], "emotion": ["8", 0], "settings": ["9", 0], "text": text,
+                  "duration_mode": "target seconds", "target_tokens": 100, "target_seconds": 1.5,
+                  "interval_silence_ms": 200, "seed": 1, **t2s}
     weights = {name: 0.0 for name in EMOTIONS} | {"happy": 0.5, "surprised": 0.2}
     return {
         "1": {"class_type": "LoadAudio", "inputs": {"audio": VOICE}},
@@ -161,10 +161,13 @@ def _graph(text: str, t2s: dict, s2m_steps: int = 4) -> dict:
         "8": {"class_type": "IndexTTS2EmotionFromVector", "inputs": {"model": ["2", 0], "speaker": ["3", 0], **weights,
                                                                      "alpha": 0.8, "normalize": False}},
         "4": {"class_type": "IndexTTS2T2SGenerate", "inputs": t2s_inputs},
+        "9": {"class_type": "IndexTTS2T2SSettings", "inputs": {
+            "do_sample": True, "temperature": 0.8, "top_p": 0.8, "top_k": 1, "num_beams": 1, "repetition_penalty": 10.0,
+            "length_penalty": 0.0, "max_mel_tokens": 200, "max_text_tokens_per_segment": segment}},
         "5": {"class_type": "IndexTTS2S2M", "inputs": {"model": ["2", 0], "semantic": ["4", 0], "speaker": ["3", 0],
                                                         "steps": s2m_steps, "cfg_rate": 0.7, "duration": "auto",
                                                         "target_seconds": 5.0, "target_frames": 430, "seed": 3}},
-        "6": {"class_type": "IndexTTS2Vocoder", "inputs": {"model": ["2", 0], "mel": ["5", 0], "interval_silence_ms": 200}},
+        "6": {"class_type": "IndexTTS2Vocoder", "inputs": {"model": ["2", 0], "mel": ["5", 0]}},
         "7": {"class_type": "SaveAudio", "inputs": {"audio": ["6", 0], "filename_prefix": f"audio/it2_{uuid.uuid4().hex[:6]}"}},
     }
 
@@ -229,7 +232,7 @@ def test_graph_runs_with_exact_length_progress_and_caching(server):
         assert events.until(pid)["type"] == "execution_success"
         cached = set().union(*[e["data"]["nodes"] for e in events.events if e["type"] == "execution_cached"])
         executed = {e["data"]["node"] for e in events.events if e["type"] == "executing" and e["data"]["node"]}
-        assert {"2", "3", "4", "8"} <= cached and "4" not in executed and "5" in executed
+        assert {"2", "3", "4", "8", "9"} <= cached and "4" not in executed and "5" in executed
     finally:
         events.close()
 

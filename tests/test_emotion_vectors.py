@@ -171,7 +171,7 @@ def test_alpha_that_leaves_nothing_gives_zeros_as_upstream(weights, alpha, caplo
     ([0.1] * 9, 1.0, "needs 8 values"),
     ([0.1, float("nan"), 0, 0, 0, 0, 0, 0], 1.0, "'angry' is not finite"),
     ([0.1, 0, 0, 0, 0, float("inf"), 0, 0], 1.0, "'melancholic' is not finite"),
-    ([0.1, 0, -0.2, 0, 0, 0, 0, 0], 1.0, "'sad' is negative"),
+    ([0.1, 0, -0.2, 0, 0, 0, 0, 0], 1.0, "'sad' must be between 0 and 2"),
     ([0.1, "x", 0, 0, 0, 0, 0, 0], 1.0, "not a number"),
     ([0.0] * 8, 1.0, "all zeros"),
     ([0.2] + [0.0] * 7, float("nan"), "emo_alpha must be a finite number"),

@@ -194,13 +194,6 @@ def test_target_mode_gives_exactly_n_codes(name, n, stop_loving_model):
     assert calls == [(i, n) for i in range(1, n + 1)]
 
 
-def test_target_seconds_use_the_semantic_rate(model):
-    r = generate_codes(model, _conds(), TEXT, METHODS["greedy"], target_seconds=0.5)
-    assert r.codes.size(1) == 25  # 50 codes per second
-    with pytest.raises(ValueError, match="not both"):
-        generate_codes(model, _conds(), TEXT, METHODS["greedy"], target_tokens=3, target_seconds=1.0)
-
-
 def test_sampling_is_reproducible_with_an_explicit_generator(model):
     runs = [generate_codes(model, _conds(), TEXT, METHODS["beam_sampling"], target_tokens=30,
                            generator=torch.Generator().manual_seed(s)).codes for s in (11, 11, 12)]
@@ -288,7 +281,5 @@ def test_bad_targets_and_limits(model):
     assert METHODS["greedy"].validate(model.max_codes, target_tokens=200) is METHODS["greedy"]
     with pytest.raises(ValueError, match="target_tokens"):
         METHODS["greedy"].validate(model.max_codes, target_tokens=201)
-    with pytest.raises(ValueError, match="duration"):
-        generate_codes(model, _conds(), TEXT, METHODS["greedy"], target_seconds=-1.0)
     with pytest.raises(ValueError, match="conds"):
         generate_codes(model, torch.randn(1, 34, 8), TEXT, METHODS["greedy"], target_tokens=2)

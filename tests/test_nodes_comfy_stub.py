@@ -189,6 +189,7 @@ def build_modules(models_dir: Path) -> dict[str, types.ModuleType]:
     mm.loads, mm.interrupted = [], False
     mm.get_torch_device = lambda: torch.device("cpu")
     mm.unet_offload_device = lambda: torch.device("cpu")
+    mm.intermediate_device = lambda: torch.device("cpu")
     mm.should_use_fp16 = lambda device=None, **kw: False
     mm.InterruptProcessingException = InterruptProcessingException
 

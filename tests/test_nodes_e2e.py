@@ -29,11 +29,11 @@ def test_node_chain_on_kit_models(e2e_pack, e2e_kit, monkeypatch):
                                                        surprised=0.25, calm=0.15)[0]
     sem, tokens = n["IndexTTS2T2SGenerate"].execute(
         model, speaker, "The 3 little robots sang 27 songs today.", emotion=emotion, duration_mode="target seconds",
-        target_tokens=1, target_seconds=1.2, do_sample=True, temperature=0.8, top_p=0.8, top_k=1, num_beams=1,
-        repetition_penalty=1.0, length_penalty=0.0, max_mel_tokens=48, max_text_tokens_per_segment=120, seed=0).args
+        target_tokens=1, target_seconds=1.2, interval_silence_ms=200, seed=0,
+        settings=n["IndexTTS2T2SSettings"].execute(True, 0.8, 0.8, 1, 1, 1.0, 0.0, 48, 120)[0]).args
     assert tokens == 60
     mel = n["IndexTTS2S2M"].execute(model, sem, speaker, 3, 0.7, "auto", 5.0, 1, 0)[0]
-    out = n["IndexTTS2Vocoder"].execute(model, mel, 200)[0]
+    out = n["IndexTTS2Vocoder"].execute(model, mel)[0]
     assert out["sample_rate"] == 22050 and out["waveform"].shape == (1, 1, 26460)  # 1.2 s exactly
     assert torch.isfinite(out["waveform"]).all() and out["waveform"].abs().max() > 0
     mm = sys.modules["comfy.model_management"]

@@ -10,7 +10,7 @@ from test_nodes_comfy_stub import load_pack, node_list, v1_info
 
 EXPECTED_IDS = [
     "IndexTTS2Loader", "IndexTTS2EncodeSpeaker", "IndexTTS2EmotionFromAudio", "IndexTTS2EmotionFromVector",
-    "IndexTTS2EmotionFromText", "IndexTTS2EmotionRandom", "IndexTTS2T2SGenerate", "IndexTTS2S2M",
+    "IndexTTS2EmotionFromText", "IndexTTS2EmotionRandom", "IndexTTS2T2SGenerate", "IndexTTS2T2SSettings", "IndexTTS2S2M",
     "IndexTTS2Vocoder", "IndexTTS2Speak", "IndexTTS2DurationFromVideo", "IndexTTS2FitAudioToDuration",
     "IndexTTS2AudioToFrameCount",
 ]
@@ -58,7 +58,8 @@ def test_socket_types(infos):
     assert infos["IndexTTS2S2M"]["output"] == ["INDEXTTS2_MEL"]
     assert infos["IndexTTS2Vocoder"]["output"] == ["AUDIO"]
     assert infos["IndexTTS2Speak"]["output"] == ["AUDIO"]
-    assert infos["IndexTTS2DurationFromVideo"]["output"] == ["FLOAT", "INT", "INT", "FLOAT"]
+    assert infos["IndexTTS2DurationFromVideo"]["output"] == ["FLOAT", "INT", "FLOAT"]
+    assert _inp(t2s, "settings")[0] == infos["IndexTTS2T2SSettings"]["output"][0] == "INDEXTTS2_DECODING"
     assert _inp(infos["IndexTTS2DurationFromVideo"], "video")[0] == "VIDEO"
     assert _inp(infos["IndexTTS2DurationFromVideo"], "images")[0] == "IMAGE"
     assert infos["IndexTTS2AudioToFrameCount"]["output"] == ["INT", "FLOAT"]
@@ -87,14 +88,18 @@ def test_emotion_vector_sliders_follow_core_order(infos):
 
 def test_t2s_defaults_are_the_official_decoding_settings(infos):
     from indextts2_core.gpt import DecodingSettings
+    from indextts2_core.pipeline import DEFAULT_INTERVAL_SILENCE_MS, DEFAULT_MAX_TEXT_TOKENS
 
-    info = infos["IndexTTS2T2SGenerate"]
+    settings, info = infos["IndexTTS2T2SSettings"], infos["IndexTTS2T2SGenerate"]
     official = DecodingSettings()
     for name in ("do_sample", "temperature", "top_p", "top_k", "num_beams", "repetition_penalty", "length_penalty",
                  "max_mel_tokens"):
-        assert _inp(info, name)[1]["default"] == getattr(official, name), name
+        assert _inp(settings, name)[1]["default"] == getattr(official, name), name
+    assert _inp(settings, "max_text_tokens_per_segment")[1]["default"] == DEFAULT_MAX_TEXT_TOKENS
+    assert "settings" in info["input"]["optional"]  # unconnected: the official settings
+    assert len(info["input_order"]["required"]) + len(info["input_order"]["optional"]) <= 10
     assert _inp(info, "duration_mode")[1]["options"] == ["natural", "target tokens", "target seconds"]
-    assert _inp(info, "max_text_tokens_per_segment")[1]["default"] == 120
+    assert _inp(info, "interval_silence_ms")[1]["default"] == DEFAULT_INTERVAL_SILENCE_MS
     seed = _inp(info, "seed")[1]
     assert seed["control_after_generate"] is True and seed["min"] == 0
     assert _inp(info, "text")[1]["multiline"] is True
@@ -104,20 +109,20 @@ def test_s2m_and_vocoder_defaults_match_core(infos):
     from indextts2_core import pipeline
 
     s2m = infos["IndexTTS2S2M"]
-    assert _inp(s2m, "steps")[1]["default"] == pipeline.DEFAULT_CFM_STEPS
-    assert _inp(s2m, "cfg_rate")[1]["default"] == pipeline.DEFAULT_CFG_RATE
+    assert _inp(s2m, "steps")[1]["default"] == pipeline.S2MSettings().steps
+    assert _inp(s2m, "cfg_rate")[1]["default"] == pipeline.S2MSettings().cfg_rate
     assert _inp(s2m, "duration")[1]["options"] == ["auto", "target seconds", "target frames"]
     assert _inp(s2m, "seed")[1]["control_after_generate"] is True
     voc = infos["IndexTTS2Vocoder"]
-    assert _inp(voc, "interval_silence_ms")[1]["default"] == pipeline.DEFAULT_INTERVAL_SILENCE_MS
+    assert voc["input_order"]["required"] == ["model", "mel"]  # the silences come from the T2S plan
 
 
 def test_video_nodes(infos):
-    from indextts2_core import video_timing
+    from indextts2_core import timing
 
     a2f = infos["IndexTTS2AudioToFrameCount"]
-    assert _inp(a2f, "frame_rule")[1]["options"] == list(video_timing.FRAME_RULES)
-    assert _inp(a2f, "rounding")[1]["options"] == list(video_timing.ROUNDING)
+    assert _inp(a2f, "frame_rule")[1]["options"] == list(timing.FRAME_RULES)
+    assert _inp(a2f, "rounding")[1]["options"] == list(timing.ROUNDING)
     assert set(infos["IndexTTS2DurationFromVideo"]["input"]["optional"]) == {"video", "images"}
 
 

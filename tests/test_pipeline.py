@@ -3,8 +3,9 @@ segments and silences, caching, determinism, emotion modes, precision, and the r
 
 from __future__ import annotations
 
-import dataclasses
 import copy
+import dataclasses
+import sys
 
 import pytest
 import torch
@@ -26,8 +27,8 @@ def speaker(e2e_audio):  # noqa: F811
 
 def run(models, speaker, **kw):
     wav, sr = speaker
-    kw.setdefault("settings", FAST)
-    kw.setdefault("cfm_steps", 2)
+    kw.setdefault("decoding", FAST)
+    kw.setdefault("s2m", pl.S2MSettings(steps=2))
     return pl.synthesize(models, kw.pop("text", TEXT), wav, sr, **kw)
 
 
@@ -57,13 +58,20 @@ def test_target_tokens_are_for_the_whole_text(e2e_models, speaker):  # noqa: F81
     assert r.waveform.shape[-1] == sum(int(c * 1.72) * 256 for c in codes) + (len(codes) - 1) * 4410
 
 
-def test_natural_mode_caches_the_speaker(e2e_models, e2e_audio):  # noqa: F811
+def test_natural_mode_caches_the_speaker_on_the_cpu(e2e_models, e2e_audio):  # noqa: F811
+    from indextts2_core.prompt_cache import FeatureCache
+
     full_prompt = e2e_audio[0]  # with the kit's whole prompt the random GPT speaks before stopping
-    cache = e2e_models.cache
-    a = run(e2e_models, full_prompt, text=KIT_TEXT, seed=11)
+    cache = FeatureCache()
+    a = run(e2e_models, full_prompt, text=KIT_TEXT, seed=11, cache=cache)
     hits = cache.hits
-    b = run(e2e_models, full_prompt, text=KIT_TEXT, seed=11)
+    b = run(e2e_models, full_prompt, text=KIT_TEXT, seed=11, cache=cache)
     assert cache.hits == hits + 1  # the speaker prompt was not encoded again
+    stored = [v for v, _ in cache._items.values()]
+    assert stored and all(not t.requires_grad and t.device.type == "cpu"
+                          for v in stored for t in ([v] if isinstance(v, torch.Tensor) else
+                                                    [getattr(v, f.name) for f in dataclasses.fields(v)])
+                          if isinstance(t, torch.Tensor))
     assert torch.equal(a.waveform, b.waveform)
     (seg,) = a.segments
     assert seg.codes.shape[-1] == 12 and not seg.stopped  # capped by max_mel_tokens
@@ -72,15 +80,15 @@ def test_natural_mode_caches_the_speaker(e2e_models, e2e_audio):  # noqa: F811
 
 def test_sampling_follows_the_seed(e2e_models, speaker):  # noqa: F811
     sampling = DecodingSettings(num_beams=1, top_k=0, top_p=1.0, temperature=1.5, repetition_penalty=1.0)
-    codes = [run(e2e_models, speaker, text="The robots sang.", settings=sampling, target_tokens=8, seed=s)
+    codes = [run(e2e_models, speaker, text="The robots sang.", decoding=sampling, target_tokens=8, seed=s)
              .segments[0].codes for s in (1, 1, 2)]
     assert torch.equal(codes[0], codes[1]) and not torch.equal(codes[0], codes[2])
 
 
 def test_segment_without_codes_is_left_out(e2e_models, speaker, monkeypatch):  # noqa: F811
-    from indextts2_core.pipeline import segments
+    chain = sys.modules["indextts2_core.pipeline.synthesize"]  # the module (the package exports the function)
 
-    real = segments.generate_semantic
+    real = chain.generate_semantic
 
     def first_segment_silent(*a, **k):
         res = real(*a, **k)
@@ -90,9 +98,9 @@ def test_segment_without_codes_is_left_out(e2e_models, speaker, monkeypatch):  #
 
     texts = pl.text_segments(e2e_models.tokenizer, TEXT, 8)
     first_ids = tuple(texts[0])
-    monkeypatch.setattr(segments, "generate_semantic", first_segment_silent)
+    monkeypatch.setattr(chain, "generate_semantic", first_segment_silent)
     r = run(e2e_models, speaker, target_tokens=30, max_text_tokens_per_segment=8, seed=0)
-    tokens = pl.plan_durations(texts, target_tokens=30).tokens
+    tokens = pl.plan_durations(texts, e2e_models.timing, target_tokens=30).tokens
     n = len(r.segments)
     assert r.segments[0].num_samples == 0 and r.segments[0].codes.shape[-1] == 0 and r.segments[0].mel_frames == 0
     assert r.waveform.shape[-1] == sum(int(t * 1.72) * 256 for t in tokens[1:]) + (n - 2) * 4410  # no gap for it
@@ -100,23 +108,23 @@ def test_segment_without_codes_is_left_out(e2e_models, speaker, monkeypatch):  #
 
 
 def test_no_speech_at_all_is_an_error(e2e_models, speaker, monkeypatch):  # noqa: F811
-    from indextts2_core.pipeline import segments
+    chain = sys.modules["indextts2_core.pipeline.synthesize"]  # the module (the package exports the function)
 
-    real = segments.generate_semantic
+    real = chain.generate_semantic
 
     def silent(*a, **k):
         res = real(*a, **k)
         return dataclasses.replace(res, codes=res.codes[:, :0], latent=res.latent[:, :0])
 
-    monkeypatch.setattr(segments, "generate_semantic", silent)
-    with pytest.raises(RuntimeError, match="no speech"):
+    monkeypatch.setattr(chain, "generate_semantic", silent)
+    with pytest.raises(pl.NoSpeechError, match="no speech"):
         run(e2e_models, speaker, target_tokens=3, seed=0)
 
 
 def test_emotion_modes(e2e_models, speaker, e2e_audio):  # noqa: F811
     m = e2e_models
     spk = pl.encode_speaker(m.semantic, m.codec, m.campplus, m.s2mel, *speaker, mel_config=m.config.s2mel.mel,
-                            w2v_features=m.w2v_features, cache=m.cache)
+                            w2v_features=m.w2v_features)
     own = pl.gpt_conditioning(m.gpt, spk, pl.emotion_from_speaker()).emovec
     _, (emo, emo_sr) = e2e_audio
     audio0 = pl.gpt_conditioning(m.gpt, spk, pl.emotion_from_audio(m.semantic, emo, emo_sr, 0.0)).emovec
@@ -150,7 +158,8 @@ def test_emotion_text_uses_the_t2e_scores_as_a_vector(e2e_models, speaker):  # n
 
 def test_bf16_gpt_other_stages_fp32(e2e_models, speaker):  # noqa: F811
     gpt16 = copy.deepcopy(e2e_models.gpt).to(torch.bfloat16)
-    models = dataclasses.replace(e2e_models, gpt=gpt16, dtype=torch.bfloat16)
+    models = dataclasses.replace(e2e_models, gpt=gpt16)
+    assert models.dtype == torch.bfloat16
     r = run(models, speaker, text="The robots sang today.", target_tokens=5, seed=1)
     assert torch.isfinite(r.waveform).all() and r.waveform.shape[-1] == int(5 * 1.72) * 256
     assert next(models.s2mel.parameters()).dtype == torch.float32
@@ -170,11 +179,12 @@ def test_bf16_gpt_other_stages_fp32(e2e_models, speaker):  # noqa: F811
     ({"target_tokens": 2, "max_text_tokens_per_segment": 8}, r"fewer than the \d+ text segments"),
     ({"seconds": float("nan")}, "seconds"),
     ({"emotion_text": "I am sad"}, "Qwen"),
-    ({"cfm_noise": [torch.zeros(1)] * 9}, "cfm_noise"),
-    ({"seed": 1.5}, "seed"),
-    ({"interval_silence_ms": -1}, "interval_silence_ms"),
-    ({"cfm_steps": 0}, "cfm_steps"),
+    ({"interval_silence_ms": -1}, "interval silence"),
+    ({"interval_silence_ms": 1e8}, "interval silence"),
+    ({"target_tokens": 10**6}, "at most"),
+    ({"seconds": 1e9}, "at most"),
     ({"emotion_vector": [1, 2, 3]}, "8 values"),
+    ({"emotion_vector": [1e30, 0, 0, 0, 0, 0, 0, 0]}, "emotion"),
 ])
 def test_bad_requests_are_refused(e2e_models, speaker, kw, message):  # noqa: F811
     with pytest.raises(ValueError, match=message):
@@ -182,14 +192,23 @@ def test_bad_requests_are_refused(e2e_models, speaker, kw, message):  # noqa: F8
 
 
 @pytest.mark.parametrize("audio, rate, message", [
-    (None, 22050, "speaker audio is required"),
+    (None, 22050, "no audio"),
     (torch.randn(1, 2205) * 0.1, 22050, "too short: 0.100 s"),
     (torch.zeros(1, 22050), 22050, "silent"),
     (torch.full((1, 22050), float("nan")), 22050, "NaN"),
+    (torch.randn(1, 22050) * 0.1, 8, "too low for speech"),
+    (torch.randn(1, 22050) * 0.1, 0, "positive"),
+    (torch.randn(3, 1, 22050) * 0.1, 22050, "batch"),
 ])
 def test_bad_speaker_audio_is_refused(e2e_models, audio, rate, message):  # noqa: F811
     with pytest.raises(ValueError, match=message):
-        pl.synthesize(e2e_models, TEXT, audio, rate, settings=FAST)
+        pl.synthesize(e2e_models, TEXT, audio, rate, decoding=FAST)
+
+
+@pytest.mark.parametrize("seed", [1.5, "3", True])
+def test_bad_seed_is_refused(e2e_models, speaker, seed):  # noqa: F811
+    with pytest.raises((ValueError, TypeError), match="seed"):
+        run(e2e_models, speaker, seed=seed)
 
 
 def test_unknown_device_and_dtype(tmp_path):
@@ -238,25 +257,3 @@ def test_ten_minute_speaker_is_cut_to_15_seconds():
     spk = pl.encode_speaker(Semantic(), Codec(), lambda f: torch.zeros(1, 192), S2M(), wav, 44100, mel_config=mel)
     assert spk.ref_mel.shape == (1, 80, 1291) and spk.prompt_cond.shape[1] == 1291
     assert spk.spk_cond_emb.shape[1] == 749 and spk.emo_cond_emb.shape[1] == 749
-
-
-def test_wav_is_written_atomically(tmp_path, monkeypatch):
-    import soundfile as sf
-
-    result = pl.SynthesisResult(torch.linspace(-1, 1, 2205).unsqueeze(0), 22050, ())
-    out = tmp_path / "out.wav"
-    pl.write_wav(out, result)
-    info = sf.info(str(out))
-    assert info.subtype == "PCM_16" and info.frames == 2205 and info.samplerate == 22050
-    data, _ = sf.read(str(out), dtype="int16")
-    assert data[0] == -32767 and data[-1] == 32767
-    before = out.read_bytes()
-
-    def broken(path, *a, **k):
-        open(path, "wb").write(b"partial")
-        raise OSError("disk full")
-
-    monkeypatch.setattr(sf, "write", broken)
-    with pytest.raises(OSError):
-        pl.write_wav(out, result)
-    assert out.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["out.wav"]

@@ -1,6 +1,7 @@
-"""pipeline/segments.py: the duration plan (seconds = the whole output, silences included; target
-tokens = the whole text), the join, and the three segment stages chained by hand on the public e2e
-kit's random-weight models, as the ComfyUI nodes chain them (S2M override, vocoder silences)."""
+"""pipeline/plan.py and segments.py: the duration plan (seconds = the whole output, silences included;
+target tokens = the whole text's speech; the plan owns the silences and the model's limits), the join,
+and the three segment stages chained by hand on the public e2e kit's random-weight models, as the
+ComfyUI nodes chain them (S2M override, the plan's silences at the vocoder)."""
 
 from __future__ import annotations
 
@@ -10,19 +11,22 @@ import torch
 from e2e_fixtures import e2e_audio, e2e_kit, e2e_models  # noqa: F401  (fixtures)
 from indextts2_core import pipeline as pl
 from indextts2_core.gpt import DecodingSettings
+from indextts2_core.timing import Timing
+
+T = Timing()
 
 SEGMENTS = [[1] * 10, [2] * 3, [3] * 7]
 GAP_350 = int(22050 * 0.35)  # 7717 samples
 
 
 def test_seconds_plan_covers_the_whole_output():
-    plan = pl.plan_durations(SEGMENTS, seconds=3.0, interval_silence_ms=350)
-    assert plan.total_samples == 66150 and plan.gap_samples == GAP_350
+    plan = pl.plan_durations(SEGMENTS, T, seconds=3.0, interval_silence_ms=350)
+    assert plan.total_samples == 66150 and plan.silence_samples == GAP_350
     assert sum(plan.samples) + 2 * GAP_350 == 66150  # speech + silences = exactly 3.0 s
     assert plan.samples[0] > plan.samples[2] > plan.samples[1]  # shared by text tokens
     for tokens, frames, samples in zip(plan.tokens, plan.frames, plan.samples):
         assert frames * 256 >= samples > (frames - 1) * 256  # the S2M length covers the samples
-        assert tokens == round(samples * 50 / 22050)
+        assert tokens == T.codes_for_samples(samples)
     assert plan.text_ids == tuple(tuple(s) for s in SEGMENTS)
     one = plan.part(1)
     assert (one.text_ids, one.tokens, one.samples, one.total_samples) == (
@@ -30,20 +34,20 @@ def test_seconds_plan_covers_the_whole_output():
 
 
 def test_tiny_shares_still_get_one_frame():
-    plan = pl.plan_durations([[1] * 200, [2]], seconds=0.1, interval_silence_ms=0)
+    plan = pl.plan_durations([[1] * 200, [2]], T, seconds=0.1, interval_silence_ms=0)
     assert plan.samples[1] == 256 and sum(plan.samples) == 2205
 
 
 def test_token_and_natural_plans():
-    plan = pl.plan_durations(SEGMENTS, target_tokens=100)
+    plan = pl.plan_durations(SEGMENTS, T, target_tokens=100)
     assert plan.tokens == (50, 15, 35) and plan.frames == plan.samples == (None,) * 3
     assert plan.total_samples is None
-    assert pl.plan_durations([[1] * 50, [2]], target_tokens=2).tokens == (1, 1)  # at least one each
-    natural = pl.plan_durations(SEGMENTS)
+    assert pl.plan_durations([[1] * 50, [2]], T, target_tokens=2).tokens == (1, 1)  # at least one each
+    natural = pl.plan_durations(SEGMENTS, T)
     assert natural.tokens == natural.frames == natural.samples == (None,) * 3
-    assert natural.gap_samples == 4410 and natural.total_samples is None
+    assert natural.silence_samples == 4410 and natural.total_samples is None
     with pytest.raises(ValueError, match="nothing to plan"):
-        pl.plan_durations([[1], []])
+        pl.plan_durations([[1], []], T)
 
 
 @pytest.mark.parametrize("kw, message", [
@@ -52,12 +56,24 @@ def test_token_and_natural_plans():
     ({"seconds": float("nan")}, "seconds"),
     ({"seconds": -1.0}, "seconds"),
     ({"target_tokens": 2}, "fewer than the 3 text segments"),
-    ({"target_tokens": [4, 6, 8]}, "target_tokens must be a positive integer"),
+    ({"target_tokens": [4, 6, 8]}, "target tokens must be a positive integer"),
     ({"interval_silence_ms": -5}, "interval silence"),
+    ({"interval_silence_ms": 1e8}, "interval silence"),
+    ({"target_tokens": 10**6, "max_codes": 1815}, "at most 1815 per segment"),
+    ({"seconds": 1e9, "max_codes": 1815}, "at most 1815 per segment"),
 ])
 def test_bad_plans_are_refused(kw, message):
     with pytest.raises(ValueError, match=message):
-        pl.plan_durations(SEGMENTS, **kw)
+        pl.plan_durations(SEGMENTS, T, **kw)
+
+
+def test_the_plan_owns_the_silences_and_the_s2m_override_keeps_them():
+    plan = pl.plan_durations(SEGMENTS, T, target_tokens=100, interval_silence_ms=350)
+    timed = pl.replan_s2m(plan, seconds=3.0)
+    assert timed.silence_samples == GAP_350 and sum(timed.samples) + 2 * GAP_350 == 66150
+    assert timed.tokens == plan.tokens  # codes are kept, only S2M lengths change
+    framed = pl.replan_s2m(plan, frames=99)
+    assert sum(framed.frames) == 99 and framed.samples == (None,) * 3 and framed.total_samples is None
 
 
 def test_join_leaves_out_empty_segments_and_hits_the_total():
@@ -66,12 +82,10 @@ def test_join_leaves_out_empty_segments_and_hits_the_total():
     assert joined.shape == (1, 15) and starts == (0, 5, 8)  # one silence, none for the empty segment
     assert joined[0, 5:8].eq(0).all() and joined[0, 8:].eq(2).all()
     joined, starts = pl.join_waveforms([torch.ones(1, 5), torch.ones(1, 5), torch.ones(1, 5)], 3, total_samples=25)
-    assert joined.shape == (1, 25) and starts == (0, 10, 20)  # the silences take what the speech leaves
+    assert joined.shape == (1, 25) and starts == (0, 8, 16) and joined[0, 21:].eq(0).all()  # the end is padded
     joined, _ = pl.join_waveforms([torch.ones(1, 5), torch.ones(1, 5)], 3, total_samples=8)
-    assert joined.shape == (1, 8) and joined.eq(1).all()  # too much speech: no silence, then the cut
-    single, _ = pl.join_waveforms([torch.ones(1, 5)], 3, total_samples=9)
-    assert single.shape == (1, 9) and single[0, 5:].eq(0).all()
-    with pytest.raises(RuntimeError, match="no speech"):
+    assert joined.shape == (1, 8)  # the end is cut
+    with pytest.raises(pl.NoSpeechError, match="no speech"):
         pl.join_waveforms([torch.zeros(1, 0)], 3)
 
 
@@ -92,7 +106,7 @@ def stages(e2e_models, e2e_audio):  # noqa: F811
 
 def _semantic(stages, **plan_kw):
     m, speaker, segments = stages
-    plan = pl.plan_durations(segments, **plan_kw)
+    plan = pl.plan_durations(segments, m.timing, **plan_kw)
     steps = []
     sem = pl.generate_semantic_segments(m.gpt, speaker, None, plan, FAST, generator=torch.Generator().manual_seed(0),
                                         segment_progress=lambda i, n: steps.append((i, n)))
@@ -102,21 +116,20 @@ def _semantic(stages, **plan_kw):
 
 def _mels(stages, sem, **kw):
     m, speaker, _ = stages
-    return pl.synthesize_mels(m.s2mel, m.codec, speaker, sem, steps=2, generator=torch.Generator().manual_seed(1), **kw)
+    return pl.synthesize_mels(m.s2mel, m.codec, speaker, sem, settings=pl.S2MSettings(steps=2),
+                              generator=torch.Generator().manual_seed(1), **kw)
 
 
 def test_stage_chain_follows_the_seconds_plan(stages):
     m = stages[0]
     sem = _semantic(stages, seconds=3.0, interval_silence_ms=350)
-    assert sem.total_samples == 66150 and [s.codes.shape[-1] for s in sem.segments] == list(sem.plan.tokens)
+    assert sem.plan.total_samples == 66150 and [s.codes.shape[-1] for s in sem.segments] == list(sem.plan.tokens)
     mels = _mels(stages, sem)
-    assert [x.shape[-1] for x in mels.mels] == list(sem.plan.frames) and mels.total_samples == 66150
-    wav = pl.vocode_segments(m.vocoder, mels, 350)
-    assert wav.shape == (1, 66150)  # exactly 3.0 s with the silences
+    assert [x.shape[-1] for x in mels.mels] == list(sem.plan.frames) and mels.plan.total_samples == 66150
+    wav = pl.vocode_segments(m.vocoder, mels)
+    assert wav.shape == (1, 66150)  # exactly 3.0 s with the plan's silences
     first = sem.plan.samples[0]
     assert wav[0, first: first + GAP_350].eq(0).all() and wav[0, :first].abs().max() > 0
-    # another silence at the vocoder: the silences are resized, the total stays exact
-    assert pl.vocode_segments(m.vocoder, mels, 1000).shape == (1, 66150)
 
 
 def test_s2m_override_seconds_and_frames(stages):
@@ -124,13 +137,13 @@ def test_s2m_override_seconds_and_frames(stages):
     sem = _semantic(stages, target_tokens=30)
     auto = _mels(stages, sem)
     assert [x.shape[-1] for x in auto.mels] == [int(t * 1.72) for t in sem.plan.tokens]  # official rule
-    assert auto.total_samples is None and auto.samples == (None,) * len(sem.segments)
-    natural_len = pl.vocode_segments(m.vocoder, auto, 350).shape[-1]
-    assert natural_len == auto.num_frames * 256 + (len(sem.segments) - 1) * GAP_350
+    assert auto.plan.total_samples is None and auto.plan.samples == (None,) * len(sem.segments)
+    natural_len = pl.vocode_segments(m.vocoder, auto).shape[-1]
+    assert natural_len == auto.num_frames * 256 + (len(sem.segments) - 1) * 4410
     timed = _mels(stages, sem, seconds=2.0)
     assert pl.vocode_segments(m.vocoder, timed).shape == (1, 44100)  # the plan's 200 ms silences included
     framed = _mels(stages, sem, frames=99)
-    assert framed.num_frames == 99 and framed.total_samples is None
+    assert framed.num_frames == 99 and framed.plan.total_samples is None
     with pytest.raises(ValueError, match="either seconds or frames"):
         _mels(stages, sem, seconds=2.0, frames=99)
     with pytest.raises(ValueError, match="cfm noise holds 1"):

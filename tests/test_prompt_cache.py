@@ -59,7 +59,7 @@ def test_reuse_costs_nothing_and_lru_evicts_oldest():
 
 
 def test_failed_computation_is_not_cached():
-    cache = FeatureCache(1)
+    cache = FeatureCache(max_items=1)
 
     def boom():
         raise RuntimeError("w2v failed")
@@ -71,7 +71,7 @@ def test_failed_computation_is_not_cached():
 
 
 def test_threads_share_entries():
-    cache = FeatureCache(4)
+    cache = FeatureCache(max_items=4)
     results = []
     threads = [threading.Thread(target=lambda: results.append(cache.get_or_compute("k", lambda: "v")))
                for _ in range(8)]
@@ -85,4 +85,24 @@ def test_threads_share_entries():
 @pytest.mark.parametrize("n", [0, -1, 1.5, True])
 def test_bad_size(n):
     with pytest.raises(ValueError, match="max_items"):
-        FeatureCache(n)
+        FeatureCache(max_items=n)
+    with pytest.raises(ValueError, match="max_bytes"):
+        FeatureCache(max_bytes=n)
+
+
+def test_cache_is_bounded_in_bytes():
+    cache = FeatureCache(max_bytes=10_000, max_items=100)
+    for i in range(10):  # 4000 bytes each: at most two fit
+        cache.get_or_compute(i, lambda: torch.zeros(1000))
+    assert len(cache) == 2 and cache.bytes == 8000 and 9 in cache and 8 in cache
+    big = cache.get_or_compute("big", lambda: torch.zeros(5000))  # larger than the cache: returned, not kept
+    assert big.numel() == 5000 and "big" not in cache and cache.bytes == 8000
+    from dataclasses import dataclass
+
+    @dataclass(frozen=True)
+    class Pair:
+        a: torch.Tensor
+        b: torch.Tensor
+
+    cache.get_or_compute("pair", lambda: Pair(torch.zeros(500), torch.zeros(250, dtype=torch.float64)))
+    assert cache.bytes == 4000 + 2000 + 2000 and len(cache) == 2  # the dataclass counts its tensors

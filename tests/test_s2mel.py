@@ -11,7 +11,7 @@ import torch
 from indextts2_core.checkpoints import CheckpointError
 from indextts2_core.config import (DiTConfig, LengthRegulatorConfig, MelConfig, S2MelConfig,
                                    WaveNetConfig)
-from indextts2_core.durations import frames_for_codes
+from indextts2_core.timing import Timing
 from indextts2_core.s2mel import flow_matching
 from indextts2_core.s2mel.dit import apply_rope, ffn_width, rope_angles
 from indextts2_core.s2mel.length_regulator import LengthRegulator
@@ -262,7 +262,7 @@ def test_content_features_and_official_target_length():
     with torch.no_grad():
         content = model.content_features(code_emb, latent)
         torch.testing.assert_close(content, code_emb + model.gpt_layer(latent))
-        assert model.target_condition(content).shape == (1, frames_for_codes(21), 8)  # 36
+        assert model.target_condition(content).shape == (1, Timing().frames_for_codes(21), 8)  # 36
         assert model.target_condition(content, 1234).shape == (1, 1234, 8)
 
 

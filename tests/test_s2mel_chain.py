@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from indextts2_core.durations import frames_for_codes, frames_to_samples
+from indextts2_core.timing import Timing
 from indextts2_core.vocoder.bigvgan import to_int16
 from test_bigvgan import tiny_bigvgan
 from test_s2mel import MELS, tiny_s2mel
@@ -39,12 +39,12 @@ def chain():
 def test_requested_frames_are_exact(chain, frames):
     mel, wav = chain(frames)
     assert mel.shape == (1, MELS, frames)
-    assert wav.shape == (1, 1, frames_to_samples(frames)) == (1, 1, 256 * frames)
+    assert wav.shape == (1, 1, Timing().frames_to_samples(frames)) == (1, 1, 256 * frames)
     assert torch.isfinite(wav).all() and wav.abs().max() <= 1.0
     assert to_int16(wav[:, 0]).shape == (1, 256 * frames)
 
 
 def test_default_length_is_the_official_rule(chain):
     mel, wav = chain(None)
-    assert mel.shape[-1] == frames_for_codes(CODES) == 8
+    assert mel.shape[-1] == Timing().frames_for_codes(CODES) == 8
     assert wav.shape[-1] == 8 * 256

@@ -31,9 +31,7 @@ TEXT = "Hello! This voice was cloned from a few seconds of audio with IndexTTS2.
 def _base(text=TEXT, t2s=None, s2m=None, loader=None, emotion_link=None):
     """Load voice → Load IndexTTS2 → Encode Speaker → T2S → S2M → Vocoder → Save Audio."""
     t2s_inputs = {"model": ["2", 0], "speaker": ["3", 0], "text": text, "duration_mode": "natural",
-                  "target_tokens": 250, "target_seconds": 5.0, "do_sample": True, "temperature": 0.8,
-                  "top_p": 0.8, "top_k": 30, "num_beams": 3, "repetition_penalty": 10.0, "length_penalty": 0.0,
-                  "max_mel_tokens": 1500, "max_text_tokens_per_segment": 120, "seed": 42}
+                  "target_tokens": 250, "target_seconds": 5.0, "interval_silence_ms": 200, "seed": 42}
     if emotion_link:
         t2s_inputs["emotion"] = emotion_link
     return {
@@ -47,7 +45,7 @@ def _base(text=TEXT, t2s=None, s2m=None, loader=None, emotion_link=None):
                                                         "steps": 25, "cfg_rate": 0.7, "duration": "auto",
                                                         "target_seconds": 5.0, "target_frames": 430, "seed": 42,
                                                         **(s2m or {})}},
-        "6": {"class_type": "IndexTTS2Vocoder", "inputs": {"model": ["2", 0], "mel": ["5", 0], "interval_silence_ms": 200}},
+        "6": {"class_type": "IndexTTS2Vocoder", "inputs": {"model": ["2", 0], "mel": ["5", 0]}},
         "7": {"class_type": "SaveAudio", "inputs": {"audio": ["6", 0], "filename_prefix": "audio/IndexTTS2"}},
     }
 
@@ -92,8 +90,9 @@ def templates() -> dict[str, tuple[dict, str]]:
         "sentence; alpha ≈ 0.6 as the official README suggests."))
     out["indextts2_exact_duration"] = (_base(t2s={"duration_mode": "target seconds", "target_seconds": 4.0},
                                              text="This sentence lasts exactly four seconds."), (
-        "Exact duration. T2S Generate in 'target seconds' mode makes the GPT produce exactly 50 tokens per "
-        "second; S2M 'auto' follows, and the vocoder output has exactly target_seconds × 22050 samples."))
+        "Exact duration. T2S Generate in 'target seconds' mode plans every segment's tokens, mel frames and "
+        "samples (the silences between segments included); S2M 'auto' follows, and the vocoder output has "
+        "exactly target_seconds × 22050 samples."))
     g = _base(t2s={"duration_mode": "target seconds", "target_seconds": ["11", 0]},
               text="Welcome back. Today we look at how this shot was made.")
     del g["7"]

@@ -87,3 +87,16 @@ def load_audio(path: str | Path) -> tuple[torch.Tensor, int]:
         raise ValueError(f"{path}: audio file contains no samples")
     log.debug("loaded %s: %d channel(s), %d samples at %d Hz", path, data.shape[1], data.shape[0], sr)
     return torch.from_numpy(data.T.copy()), int(sr)
+
+
+def fit_waveform(waveform: torch.Tensor, num_samples: int) -> torch.Tensor:
+    """Pad with zeros or trim the last axis to exactly `num_samples` samples."""
+    if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples <= 0:
+        raise ValueError(f"number of samples must be a positive integer, got {num_samples!r}")
+    if not isinstance(waveform, torch.Tensor) or waveform.ndim == 0 or waveform.shape[-1] == 0:
+        raise ValueError("waveform must be a non-empty tensor with time as the last axis")
+    length = waveform.shape[-1]
+    if length >= num_samples:
+        return waveform[..., :num_samples]
+    pad = waveform.new_zeros(*waveform.shape[:-1], num_samples - length)
+    return torch.cat([waveform, pad], dim=-1)

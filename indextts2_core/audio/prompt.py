@@ -14,9 +14,11 @@ Shapes: C channels, T input samples, N samples at 22.05 kHz, M samples at 16 kHz
 from __future__ import annotations
 
 import logging
+import math
 
 import torch
 
+from .fbank import fbank_frames
 from .io import check_sample_rate, check_signal, to_mono, validate_waveform
 from .resample import resample, resample_hq
 
@@ -25,18 +27,40 @@ log = logging.getLogger(__name__)
 MEL_RATE = 22050  # S2M mel / vocoder domain
 SEMANTIC_RATE = 16000  # w2v-BERT and CAMPPlus
 MAX_PROMPT_SECONDS = 15.0
-# Shortest prompt every downstream feature can use: two 25 ms / 10 ms fbank frames at 16 kHz
-# (w2v-BERT normalises each bin by its variance over frames).
-MIN_PROMPT_SECONDS = 0.035
+MIN_PROMPT_SECONDS = 0.25  # shorter speaker / emotion audio is refused: too little for usable conditioning
+MIN_PROMPT_RATE = 4000  # below this a recording cannot carry speech (a corrupt header, say)
+# Front-end floor (below MIN_PROMPT_SECONDS, for the stage functions): two 25 ms / 10 ms fbank frames
+# at 16 kHz, since w2v-BERT normalises each bin by its variance over frames.
+MIN_FEATURE_FRAMES = 2
+
+
+def check_prompt_audio(waveform, sample_rate, what: str) -> None:
+    """ValueError unless `waveform` is a usable prompt: a finite, non-silent clip of at least
+    MIN_PROMPT_SECONDS at a rate of at least MIN_PROMPT_RATE."""
+    if waveform is None:
+        raise ValueError(f"{what}: no audio given")
+    _, sr = _mono_checked(waveform, sample_rate, what)
+    seconds = waveform.shape[-1] / sr
+    if seconds < MIN_PROMPT_SECONDS:
+        raise ValueError(f"{what} is too short: {seconds:.3f} s; at least {MIN_PROMPT_SECONDS} s is needed "
+                         "(3-15 s of clean speech works best)")
 
 
 def _mono_checked(waveform: torch.Tensor, sample_rate, what: str) -> tuple[torch.Tensor, float]:
     sr = check_sample_rate(sample_rate, what)
+    if sr < MIN_PROMPT_RATE:
+        raise ValueError(f"{what}: sample rate {sample_rate} Hz is too low for speech (at least {MIN_PROMPT_RATE} "
+                         "Hz); is the file's header right?")
     if not isinstance(waveform, torch.Tensor):
         raise ValueError(f"{what}: expected a torch.Tensor waveform, got {type(waveform).__name__}")
     check_signal(waveform, what, allow_silence=True)  # empty / dtype / NaN before mixing
-    mono = to_mono(waveform).to(torch.float32)
-    validate_waveform(mono, sr, what, min_seconds=MIN_PROMPT_SECONDS)  # silence after mixing (L = -R)
+    # the official chains resample the whole clip, then keep 15 s; a second more of input than that
+    # is far beyond the resamplers' filter support, so cutting here keeps a long file cheap
+    head = math.ceil((MAX_PROMPT_SECONDS + 1.0) * sr)
+    mono = to_mono(waveform[..., :head]).to(torch.float32)
+    validate_waveform(mono, sr, what)  # silence after mixing (L = -R)
+    if fbank_frames(round(mono.shape[-1] * SEMANTIC_RATE / sr), SEMANTIC_RATE) < MIN_FEATURE_FRAMES:
+        raise ValueError(f"{what}: too short ({mono.shape[-1] / sr:.3f} s) for any features")
     return mono, sr
 
 

@@ -41,9 +41,13 @@ WEBUI_MAX_TOTAL = 0.8
 COSINE_EPS = 1e-8
 
 
+MAX_WEIGHT = 2.0  # beyond this the mix extrapolates far outside anything the model was trained on
+
+
 def validate_weights(weights, *, allow_all_zero: bool = False) -> list[float]:
     """The 8 emotion weights as Python floats; ValueError for a wrong length, non-numbers, NaN/Inf,
-    negative values, or (unless allowed) all zeros, which would leave the speaker's emotion as is."""
+    values outside [0, MAX_WEIGHT], or (unless allowed) all zeros, which would leave the speaker's
+    emotion as is."""
     if isinstance(weights, torch.Tensor):
         if weights.dim() != 1:
             raise ValueError(f"emotion vector must be 1-D with {len(EMOTIONS)} values, got shape {list(weights.shape)}")
@@ -59,8 +63,9 @@ def validate_weights(weights, *, allow_all_zero: bool = False) -> list[float]:
         w = float(w)
         if not math.isfinite(w):
             raise ValueError(f"emotion weight '{name}' is not finite: {w}")
-        if w < 0:
-            raise ValueError(f"emotion weight '{name}' is negative: {w}")
+        if not 0 <= w <= MAX_WEIGHT:
+            raise ValueError(f"emotion weight '{name}' must be between 0 and {MAX_WEIGHT} (1 is the emotion at full "
+                             f"strength), got {w}")
         out.append(w)
     if not allow_all_zero and not any(out):
         raise ValueError("emotion vector is all zeros: it would not change the speaker's own emotion; "

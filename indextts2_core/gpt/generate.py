@@ -28,7 +28,6 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-from ..durations import seconds_to_codes
 from .model import UnifiedVoice
 
 log = logging.getLogger(__name__)
@@ -65,15 +64,17 @@ class DecodingSettings:
         _int(self.num_beams, "num_beams")
         if not 1 <= self.num_beams <= MAX_BEAMS:
             raise ValueError(f"num_beams must be between 1 and {MAX_BEAMS}, got {self.num_beams}")
-        if not _real(self.temperature, "temperature") > 0:
-            raise ValueError(f"temperature must be > 0, got {self.temperature}")
+        if not 0 < _real(self.temperature, "temperature") <= 100:
+            raise ValueError(f"temperature must be in (0, 100], got {self.temperature}")
         if _int(self.top_k, "top_k") < 0:
             raise ValueError(f"top_k must be >= 0 (0 disables it), got {self.top_k}")
         if not 0 < _real(self.top_p, "top_p") <= 1:
             raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
-        if not _real(self.repetition_penalty, "repetition_penalty") > 0:
-            raise ValueError(f"repetition_penalty must be > 0, got {self.repetition_penalty}")
-        _real(self.length_penalty, "length_penalty")
+        # far outside these ranges the scores overflow: refused here rather than met as NaN mid-decode
+        if not 0.01 <= _real(self.repetition_penalty, "repetition_penalty") <= 1000:
+            raise ValueError(f"repetition_penalty must be between 0.01 and 1000 (1 = none), got {self.repetition_penalty}")
+        if not -100 <= _real(self.length_penalty, "length_penalty") <= 100:
+            raise ValueError(f"length_penalty must be between -100 and 100, got {self.length_penalty}")
         if _int(self.max_mel_tokens, "max_mel_tokens") <= 0:
             raise ValueError(f"max_mel_tokens must be > 0, got {self.max_mel_tokens}")
         if target_tokens is not None:
@@ -254,21 +255,16 @@ class GenerationResult:
 def generate_codes(model: UnifiedVoice, conds: torch.Tensor, text_ids: torch.Tensor,
                    settings: DecodingSettings | None = None, target_tokens: int | None = None,
                    generator: torch.Generator | None = None, progress=None, *,
-                   target_seconds: float | None = None, on_step: StepHook | None = None) -> GenerationResult:
+                   on_step: StepHook | None = None) -> GenerationResult:
     """Decode semantic codes for one segment.
 
-    conds [1, 34, D] from `model.conditioning`, text ids [L]. `target_tokens` (or `target_seconds`,
-    converted with `durations.seconds_to_codes`) asks for exactly that many codes; otherwise the
-    model stops on its own, capped at `settings.max_mel_tokens`. `progress(i, total)` is called after
+    conds [1, 34, D] from `model.conditioning`, text ids [L]. `target_tokens` asks for exactly that
+    many codes; otherwise the model stops on its own, capped at `settings.max_mel_tokens`. `progress(i, total)` is called after
     every decode step and may raise to interrupt; `on_step(logits, scores)` sees each step's raw
     logits [B, V] and processed scores [B, V] (before beam scores), e.g. to inspect or record them.
     """
     settings = settings or DecodingSettings()
     stop = model.cfg.stop_mel_token
-    if target_seconds is not None:
-        if target_tokens is not None:
-            raise ValueError("give target_tokens or target_seconds, not both")
-        target_tokens = seconds_to_codes(target_seconds)
     settings.validate(model.max_codes, target_tokens)
     steps = target_tokens if target_tokens is not None else settings.max_mel_tokens
     device = model.mel_head.weight.device

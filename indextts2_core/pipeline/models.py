@@ -4,12 +4,27 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import math
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
+
+from ..audio import W2VFeatureConfig
+from ..config import IndexTTS2Config
+from ..emotion import EmotionMatrices, TextEmotionModel
+from ..gpt import UnifiedVoice, load_gpt
+from ..model_files import ModelPaths
+from ..s2mel import S2Mel, load_s2mel
+from ..semantic.codec import SemanticCodec, load_semantic_codec
+from ..semantic.w2v_bert import SemanticEncoder, load_semantic_encoder
+from ..speaker.campplus import CAMPPlus, load_campplus
+from ..text import TextTokenizer
+from ..timing import Timing
+from ..vocoder import BigVGAN, load_bigvgan
 
 log = logging.getLogger(__name__)
 
@@ -19,22 +34,29 @@ DTYPES = {"fp32": torch.float32, "float32": torch.float32, "fp16": torch.float16
 
 @dataclass(frozen=True)
 class IndexTTS2Models:
-    """Every loaded stage module. `t2e` (Qwen emotion model) is None unless asked for."""
+    """Every loaded stage module. `t2e` (Qwen emotion model) is None unless asked for. Modules may
+    live on different devices (ComfyUI moves each to the GPU right before its stage)."""
 
-    config: object  # IndexTTS2Config
-    tokenizer: object  # text.TextTokenizer
-    semantic: torch.nn.Module  # w2v-BERT (17 layers) + stats normalisation
-    codec: torch.nn.Module  # MaskGCT semantic codec
-    campplus: torch.nn.Module
-    gpt: torch.nn.Module  # UnifiedVoice
-    s2mel: torch.nn.Module
-    vocoder: torch.nn.Module  # BigVGAN
-    emotion: object  # emotion.EmotionMatrices
-    t2e: object | None = None  # emotion.text_emotion.TextEmotionModel
-    device: torch.device = torch.device("cpu")
-    dtype: torch.dtype = torch.float32  # GPT compute dtype; everything else is fp32
-    w2v_features: object | None = None  # audio.W2VFeatureConfig of the w2v-BERT folder
-    cache: object | None = None  # prompt_cache.FeatureCache shared by calls with these models
+    config: IndexTTS2Config
+    tokenizer: TextTokenizer
+    semantic: SemanticEncoder  # w2v-BERT (17 layers) + stats normalisation
+    codec: SemanticCodec  # MaskGCT semantic codec
+    campplus: CAMPPlus
+    gpt: UnifiedVoice
+    s2mel: S2Mel
+    vocoder: BigVGAN
+    emotion: EmotionMatrices
+    w2v_features: W2VFeatureConfig  # feature extractor settings of the w2v-BERT folder
+    t2e: TextEmotionModel | None = None
+
+    @property
+    def timing(self) -> Timing:
+        return self.config.timing
+
+    @property
+    def dtype(self) -> torch.dtype:
+        """GPT compute dtype; every other stage runs fp32 (spec §9.5)."""
+        return next(self.gpt.parameters()).dtype
 
 
 def resolve_device(device) -> torch.device:
@@ -62,33 +84,15 @@ def resolve_dtype(dtype) -> torch.dtype:
     raise ValueError(f"unknown dtype {dtype!r} (use fp32, fp16 or bf16)")
 
 
-def load_models(paths, device="cpu", dtype="fp32", load_t2e: bool = False) -> IndexTTS2Models:
+def load_models(paths: ModelPaths | str | Path, device="cpu", dtype="fp32", load_t2e: bool = False) -> IndexTTS2Models:
     """Load every stage from `ModelPaths` (or a models folder). The GPT runs in `dtype`;
     w2v-BERT, codec, CAMPPlus, S2M and BigVGAN stay fp32 as the official pipeline (spec §9.5)."""
-    from ..audio import W2VFeatureConfig
-    from ..config import IndexTTS2Config
-    from ..emotion import EmotionMatrices
-    from ..gpt import load_gpt
-    from ..model_files import ModelPaths
-    from ..text import TextTokenizer
-    from ..prompt_cache import FeatureCache
-    from ..s2mel import load_s2mel
-    from ..semantic.codec import load_semantic_codec
-    from ..semantic.w2v_bert import load_semantic_encoder
-    from ..speaker.campplus import load_campplus
-    from ..vocoder import load_bigvgan
-
     dev, dt = resolve_device(device), resolve_dtype(dtype)
     if not isinstance(paths, ModelPaths):
         paths = ModelPaths.locate(paths)
     paths.require(include_t2e=load_t2e)
     cfg = IndexTTS2Config.from_yaml(paths.config)
     t0 = time.perf_counter()
-    t2e = None
-    if load_t2e:
-        from ..emotion import TextEmotionModel
-
-        t2e = TextEmotionModel.load(paths.qwen_dir, dev)
     models = IndexTTS2Models(
         config=cfg, tokenizer=TextTokenizer(paths.bpe),
         semantic=load_semantic_encoder(paths.w2v_bert_dir, paths.w2v_stats, dev),
@@ -99,9 +103,8 @@ def load_models(paths, device="cpu", dtype="fp32", load_t2e: bool = False) -> In
         vocoder=load_bigvgan(paths.bigvgan_dir, dev),
         emotion=EmotionMatrices.load(paths.spk_matrix, paths.emo_matrix, cfg.emo_num,
                                      model_dim=cfg.gpt.model_dim).to(dev),
-        t2e=t2e, device=dev, dtype=dt,
         w2v_features=W2VFeatureConfig.from_json(paths.w2v_bert_dir / "preprocessor_config.json"),
-        cache=FeatureCache(max_items=8),
+        t2e=TextEmotionModel.load(paths.qwen_dir, dev) if load_t2e else None,
     )
     log.info("IndexTTS2 models loaded from %s (%s layout) on %s, GPT %s, in %.1f s",
              paths.root, paths.layout, dev, dt, time.perf_counter() - t0)
@@ -125,10 +128,30 @@ def module_device(module) -> torch.device:
     return next(module.parameters()).device
 
 
+def moved(payload, device):
+    """A frozen dataclass with each of its tensor fields on `device` (the same object when none moves)."""
+    device = torch.device(device)
+    changes = {f.name: v.to(device) for f in dataclasses.fields(payload)
+               if isinstance(v := getattr(payload, f.name), torch.Tensor) and v.device != device}
+    return dataclasses.replace(payload, **changes) if changes else payload
+
+
 def sync(device: torch.device) -> None:
     """Wait for queued GPU work, so wall times belong to the stage that queued it."""
     if device.type == "cuda":
         torch.cuda.synchronize(device)
+
+
+class NonFiniteError(RuntimeError):
+    """A stage produced NaN or Inf (broken weights, overflow): nothing is written as audio."""
+
+
+def check_finite(x: torch.Tensor, stage: str) -> torch.Tensor:
+    """`x`, or NonFiniteError naming the stage when it holds NaN or Inf."""
+    if x.is_floating_point() and not bool(torch.isfinite(x).all()):
+        raise NonFiniteError(f"{stage} produced NaN or Inf values; the model files may be damaged (the loader "
+                             "checks weights once), or the input drives the model out of range")
+    return x
 
 
 def finite(x, what: str) -> float:

@@ -12,9 +12,18 @@ from typing import Sequence
 
 import torch
 
-from .models import finite, gpt_autocast, module_device, no_autocast
-
-MIN_PROMPT_SECONDS = 0.25  # shorter speaker / emotion audio is refused (no usable conditioning)
+from ..audio import (W2VFeatureConfig, campplus_features, mel_spectrogram, prepare_emotion_prompt,
+                     prepare_speaker_prompt, w2v_bert_features)
+from ..audio.prompt import check_prompt_audio
+from ..config import MelConfig
+from ..emotion import EmotionMatrices, TextEmotionModel, normalize_webui, scale_vector, vector_emovec
+from ..gpt import UnifiedVoice
+from ..prompt_cache import FeatureCache, audio_key
+from ..s2mel import S2Mel
+from ..semantic.codec import SemanticCodec
+from ..semantic.w2v_bert import SemanticEncoder
+from ..speaker.campplus import CAMPPlus
+from .models import check_finite, finite, gpt_autocast, module_device, moved, no_autocast
 
 
 @dataclass(frozen=True)
@@ -28,6 +37,9 @@ class SpeakerPrompt:
     style: torch.Tensor  # [1, 192] CAMPPlus
     prompt_cond: torch.Tensor  # [1, P, C] length-regulated S_ref
     emo_cond_emb: torch.Tensor  # [1, T_w', 1024] the same audio through the emotion chain (soxr → 16 kHz)
+
+    def to(self, device) -> "SpeakerPrompt":
+        return moved(self, device)
 
 
 @dataclass(frozen=True)
@@ -45,6 +57,9 @@ class EmotionSpec:
     rows: tuple[int, ...] | None = None  # chosen prototype row per emotion block
     mix: torch.Tensor | None = None  # [1, D]
 
+    def to(self, device) -> "EmotionSpec":
+        return moved(self, device)
+
 
 @dataclass(frozen=True)
 class GPTConditioning:
@@ -52,52 +67,34 @@ class GPTConditioning:
     emovec: torch.Tensor  # [1, D] emotion vector given to the GPT
 
 
-def check_prompt_audio(waveform, sample_rate, what: str) -> None:
-    """ValueError unless `waveform` is a usable prompt (finite, not silent, >= MIN_PROMPT_SECONDS)."""
-    from ..audio import to_mono, validate_waveform
-    from ..audio.io import check_sample_rate
-
-    if waveform is None:
-        raise ValueError(f"{what}: no audio given")
-    if not isinstance(waveform, torch.Tensor):
-        raise ValueError(f"{what}: expected a waveform tensor, got {type(waveform).__name__}")
-    mono = to_mono(waveform)
-    seconds = mono.shape[-1] / check_sample_rate(sample_rate, what)
-    if seconds < MIN_PROMPT_SECONDS:
-        raise ValueError(f"{what} is too short: {seconds:.3f} s; at least {MIN_PROMPT_SECONDS} s is needed "
-                         "(3-15 s of clean speech works best)")
-    validate_waveform(mono, sample_rate, what)
-
-
-def _semantic_features(semantic, audio_16k: torch.Tensor, w2v_features=None) -> torch.Tensor:
-    from ..audio import w2v_bert_features
-
+def _semantic_features(semantic: SemanticEncoder, audio_16k: torch.Tensor,
+                       w2v_features: W2VFeatureConfig | None) -> torch.Tensor:
     feats, mask = w2v_bert_features(audio_16k, w2v_features)
     return semantic(feats, mask)
 
 
-def _cached(cache, key: str, fn):
-    return fn() if cache is None else cache.get_or_compute(key, fn)
+def _cached(cache: FeatureCache | None, key: str, fn, device: torch.device):
+    """`fn()` computed without autograd; with a cache, kept there on the CPU and returned on `device`."""
+    with torch.no_grad():
+        if cache is None:
+            return fn()
+        return _to(cache.get_or_compute(key, lambda: _to(fn(), torch.device("cpu"))), device)
+
+
+def _to(value, device: torch.device):
+    return value.to(device) if isinstance(value, (torch.Tensor, SpeakerPrompt)) else value
 
 
 def _emotion_key(audio: str, semantic) -> str:
     return f"emotion:{audio}:{id(semantic)}"
 
 
-def encode_speaker(semantic, codec, campplus, s2mel, waveform: torch.Tensor, sample_rate: int, *,
-                   mel_config=None, w2v_features=None, cache=None) -> SpeakerPrompt:
-    """Speaker audio ([T], [C, T] or [1, C, T] at any rate) → its conditioning (spec §9.3 step 2).
-
-    `mel_config`: the S2M `MelConfig` (config.s2mel.mel; official values when None)."""
-    from ..audio import campplus_features, mel_spectrogram, prepare_emotion_prompt, prepare_speaker_prompt
-    from ..prompt_cache import audio_key
-
+def encode_speaker(semantic: SemanticEncoder, codec: SemanticCodec, campplus: CAMPPlus, s2mel: S2Mel,
+                   waveform: torch.Tensor, sample_rate: int, *, mel_config: MelConfig,
+                   w2v_features: W2VFeatureConfig | None = None, cache: FeatureCache | None = None) -> SpeakerPrompt:
+    """Speaker audio ([T], [C, T] or [1, C, T] at any rate) → its conditioning (spec §9.3 step 2),
+    on the S2M module's device. `mel_config`: the S2M `MelConfig` (config.s2mel.mel)."""
     check_prompt_audio(waveform, sample_rate, "speaker audio")
-    if mel_config is None:
-        from ..config import MelConfig
-
-        mel_config = MelConfig(sr=22050, n_fft=1024, win_length=1024, hop_length=256, n_mels=80, fmin=0.0,
-                               fmax=None)  # from the official config.yaml
     key = audio_key(waveform, sample_rate)
     modules = (id(semantic), id(codec), id(campplus), id(s2mel), mel_config)
 
@@ -111,10 +108,14 @@ def encode_speaker(semantic, codec, campplus, s2mel, waveform: torch.Tensor, sam
         with no_autocast(dev):
             prompt_cond = s2mel.length_regulator(s_ref.to(dev), ref_mel.shape[-1])
         emo_cond_emb = _cached(cache, _emotion_key(key, semantic), lambda: _semantic_features(
-            semantic, prepare_emotion_prompt(waveform, sample_rate), w2v_features))  # shared with emotion_from_audio
-        return SpeakerPrompt(key, spk_cond_emb, s_ref, ref_mel, style, prompt_cond, emo_cond_emb)
+            semantic, prepare_emotion_prompt(waveform, sample_rate), w2v_features), dev)  # shared with emotion_from_audio
+        prompt = SpeakerPrompt(key, spk_cond_emb.to(dev), s_ref.to(dev), ref_mel, style, prompt_cond, emo_cond_emb)
+        for name, stage in (("spk_cond_emb", "w2v-BERT"), ("s_ref", "the semantic codec"), ("style", "CAMPPlus"),
+                            ("prompt_cond", "the S2M length regulator")):
+            check_finite(getattr(prompt, name), f"{stage} (speaker prompt)")
+        return prompt
 
-    return _cached(cache, f"speaker:{key}:{hash(modules)}", compute)
+    return _cached(cache, f"speaker:{key}:{hash(modules)}", compute, module_device(s2mel))
 
 
 def emotion_from_speaker() -> EmotionSpec:
@@ -122,21 +123,19 @@ def emotion_from_speaker() -> EmotionSpec:
     return EmotionSpec(mode="speaker")
 
 
-def emotion_from_audio(semantic, waveform: torch.Tensor, sample_rate: int, alpha: float = 1.0, *,
-                       w2v_features=None, cache=None) -> EmotionSpec:
+def emotion_from_audio(semantic: SemanticEncoder, waveform: torch.Tensor, sample_rate: int, alpha: float = 1.0, *,
+                       w2v_features: W2VFeatureConfig | None = None, cache: FeatureCache | None = None) -> EmotionSpec:
     """Emotion reference audio blended with the speaker's by `alpha` (not clamped, spec §5.1)."""
-    from ..audio import prepare_emotion_prompt
-    from ..prompt_cache import audio_key
-
     alpha = finite(alpha, "emotion alpha")
     check_prompt_audio(waveform, sample_rate, "emotion audio")
     key = _emotion_key(audio_key(waveform, sample_rate), semantic)
-    emb = _cached(cache, key, lambda: _semantic_features(semantic, prepare_emotion_prompt(waveform, sample_rate),
-                                                         w2v_features))
+    emb = _cached(cache, key, lambda: check_finite(_semantic_features(
+        semantic, prepare_emotion_prompt(waveform, sample_rate), w2v_features), "w2v-BERT (emotion audio)"),
+        module_device(semantic))
     return EmotionSpec(mode="audio", alpha=alpha, emo_cond_emb=emb)
 
 
-def emotion_from_vector(matrices, speaker: SpeakerPrompt, weights: Sequence[float], alpha: float = 1.0,
+def emotion_from_vector(matrices: EmotionMatrices, speaker: SpeakerPrompt, weights: Sequence[float], alpha: float = 1.0,
                         normalize: bool = False, use_random: bool = False, seed: int | None = None,
                         mode: str = "vector") -> EmotionSpec:
     """8 weights (happy, angry, sad, afraid, disgusted, melancholic, surprised, calm) → prototype mix.
@@ -144,8 +143,6 @@ def emotion_from_vector(matrices, speaker: SpeakerPrompt, weights: Sequence[floa
     `normalize`: the web UI's bias + cap at 0.8 first; then the official α scaling (clamped to
     [0, 1], 4-decimal truncation); rows picked by the speaker's style, or at random (`use_random`,
     seeded by `seed`)."""
-    from ..emotion import normalize_webui, scale_vector
-
     w = normalize_webui(weights) if normalize else list(weights)
     w = scale_vector(w, finite(alpha, "emotion alpha"))
     rng = random.Random(seed) if use_random else None
@@ -153,7 +150,7 @@ def emotion_from_vector(matrices, speaker: SpeakerPrompt, weights: Sequence[floa
     return EmotionSpec(mode=mode, alpha=1.0, weights=tuple(w), rows=tuple(rows), mix=matrices.mix(w, rows))
 
 
-def emotion_from_text(t2e, matrices, speaker: SpeakerPrompt, text: str, alpha: float = 1.0,
+def emotion_from_text(t2e: TextEmotionModel | None, matrices: EmotionMatrices, speaker: SpeakerPrompt, text: str, alpha: float = 1.0,
                       use_random: bool = False, seed: int | None = None) -> EmotionSpec:
     """Qwen text → 8 scores → vector mode (spec §5.3); the README suggests α ≈ 0.6 here."""
     if t2e is None:
@@ -164,7 +161,7 @@ def emotion_from_text(t2e, matrices, speaker: SpeakerPrompt, text: str, alpha: f
     return emotion_from_vector(matrices, speaker, scores, alpha, use_random=use_random, seed=seed, mode="text")
 
 
-def emotion_random(matrices, speaker: SpeakerPrompt, weights: Sequence[float], alpha: float = 1.0,
+def emotion_random(matrices: EmotionMatrices, speaker: SpeakerPrompt, weights: Sequence[float], alpha: float = 1.0,
                    seed: int | None = None) -> EmotionSpec:
     """Vector mode with random prototype rows (official use_random=True)."""
     return emotion_from_vector(matrices, speaker, weights, alpha, use_random=True, seed=seed, mode="random")
@@ -191,11 +188,11 @@ def choose_emotion_mode(emotion_audio, emotion_vector, emotion_text, use_random:
     return mode
 
 
-def gpt_conditioning(gpt, speaker: SpeakerPrompt, emotion: EmotionSpec | None) -> GPTConditioning:
+def gpt_conditioning(gpt: UnifiedVoice, speaker: SpeakerPrompt, emotion: EmotionSpec | None) -> GPTConditioning:
     """Speaker latents + emotion vector → the GPT's 34 conditioning rows (spec §4.6, §9.3 step 6a)."""
-    from ..emotion import vector_emovec
-
     emotion = emotion or emotion_from_speaker()
+    dev = module_device(gpt)
+    speaker, emotion = speaker.to(dev), emotion.to(dev)
     with torch.inference_mode(), gpt_autocast(gpt):
         latents = gpt.speaker_latents(speaker.spk_cond_emb)
         if emotion.mode == "audio":
@@ -204,5 +201,5 @@ def gpt_conditioning(gpt, speaker: SpeakerPrompt, emotion: EmotionSpec | None) -
             emovec = gpt.merge_emovec(speaker.spk_cond_emb, speaker.emo_cond_emb, 1.0)
             if emotion.mode != "speaker":
                 emovec = vector_emovec(emotion.mix, emotion.weights, emovec)
-        conds = gpt.conditioning(latents, emovec)
+        conds = check_finite(gpt.conditioning(latents, emovec), "the GPT conditioning")
     return GPTConditioning(conds, emovec)

@@ -5,7 +5,7 @@ exactly like the sub-dicts of the file, and offers the steps the pipeline chains
 
     content = s2mel.content_features(code_emb, latent)          # S_inf = vq2emb(codes) + gpt_layer(latent)
     prompt_cond = s2mel.length_regulator(S_ref, ref_mel.shape[-1])
-    cond = s2mel.length_regulator(content, frames)               # frames = frames_for_codes(T) or any count
+    cond = s2mel.length_regulator(content, frames)               # frames = mel_frames_for_content(T) or any count
     mel = s2mel.sample(prompt_cond, cond, ref_mel, style, ...)   # [1, 80, frames]
 
 Shape legend:
@@ -28,7 +28,7 @@ from torch import nn
 
 from ..checkpoints import SkipList, load_strict, read_checkpoint, select, strip_prefix
 from ..config import IndexTTS2Config, S2MelConfig
-from ..durations import frames_for_codes
+from ..timing import mel_frames_for_content
 from . import flow_matching
 from .dit import DiT
 from .length_regulator import LengthRegulator
@@ -102,7 +102,7 @@ class S2Mel(nn.Module):
         if content.dim() != 3 or content.shape[1] == 0:
             raise ValueError(f"S2Mel: content features must be [B, T, C] with T > 0, got {list(content.shape)}")
         if frames is None:
-            frames = frames_for_codes(content.shape[1])
+            frames = mel_frames_for_content(content.shape[1])
         return self.length_regulator(content, frames)
 
     def sample(self, prompt_cond: torch.Tensor, cond: torch.Tensor, ref_mel: torch.Tensor, style: torch.Tensor,

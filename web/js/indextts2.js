@@ -3,13 +3,13 @@
 // (app.registerExtension, node prototype hooks, widgets); nothing here changes what is sent to
 // the server.
 import { app } from "../../../scripts/app.js";  // served as /extensions/<pack>/js/indextts2.js
+import * as tm from "./timing.js";
 
 const EMOTIONS = ["happy", "angry", "sad", "afraid", "disgusted", "melancholic", "surprised", "calm"];
 // official web UI normalisation (indextts2_core.emotion.vectors.WEBUI_BIASES / WEBUI_MAX_TOTAL)
 const WEBUI_BIASES = [0.9375, 0.875, 1.0, 1.0, 0.9375, 0.9375, 0.6875, 0.5625];
 const WEBUI_MAX_TOTAL = 0.8;
 const COLORS = ["#f2c14e", "#e4572e", "#4e79a7", "#9c6ade", "#59a14f", "#76b7b2", "#ff9da7", "#bab0ac"];
-const SAMPLE_RATE = 22050, HOP = 256, TOKENS_PER_SECOND = 50, DEFAULT_GAP_MS = 200;
 const CHART_HEIGHT = 110, READOUT_HEIGHT = 22;
 
 const widget = (node, name) => node.widgets?.find((w) => w.name === name);
@@ -65,17 +65,21 @@ function drawChart(node, ctx) {
   ctx.restore();
 }
 
-// Expected output length for the node's duration settings, or null when the model decides.
+// Expected output length for the node's duration settings, or null when the model decides. Rates:
+// the model the node last ran with (sent by the node), IndexTTS-2's before that.
 export function durationReadout(node) {
+  const t = node.indextts2Timing ?? tm.DEFAULT_TIMING;
   if (node.comfyClass === "IndexTTS2T2SGenerate") {
     const mode = value(node, "duration_mode", "natural");
     if (mode === "target tokens") {
-      const t = value(node, "target_tokens", 0);
-      return `≈ ${(t / TOKENS_PER_SECOND).toFixed(2)} s of speech (${t} tokens, ≈ ${Math.floor(t * 1.72)} mel frames)`;
+      const n = value(node, "target_tokens", 0);
+      const frames = tm.framesForCodes(t, n);
+      return `${n} tokens ≈ ${(n / t.codes_per_second).toFixed(2)} s of speech (one segment: ${frames} mel ` +
+             `frames = ${tm.framesToSamples(t, frames)} samples) + silences`;
     }
     if (mode === "target seconds") {
       const s = value(node, "target_seconds", 0);
-      return `exactly ${s.toFixed(2)} s = ${Math.round(s * SAMPLE_RATE)} samples (${Math.round(s * TOKENS_PER_SECOND)} tokens)`;
+      return `exactly ${s} s = ${tm.samples(t, s)} samples, silences included`;
     }
     return null;
   }
@@ -83,11 +87,11 @@ export function durationReadout(node) {
     const mode = value(node, "duration", "auto");
     if (mode === "target seconds") {
       const s = value(node, "target_seconds", 0);
-      return `exactly ${s.toFixed(2)} s = ${Math.round(s * SAMPLE_RATE)} samples`;
+      return `exactly ${s} s = ${tm.samples(t, s)} samples`;
     }
     if (mode === "target frames") {
       const f = value(node, "target_frames", 0);
-      return `${f} frames = ${((f * HOP) / SAMPLE_RATE).toFixed(3)} s (+ ${DEFAULT_GAP_MS} ms per extra segment)`;
+      return `${f} frames = ${tm.framesToSamples(t, f)} samples = ${tm.secondsOf(t, tm.framesToSamples(t, f)).toFixed(3)} s of speech + silences`;
     }
     return null;
   }
@@ -129,6 +133,9 @@ app.registerExtension({
       };
     }
     if (nodeData.name === "IndexTTS2T2SGenerate" || nodeData.name === "IndexTTS2S2M") {
+      chain(nodeType.prototype, "onExecuted", function (output) {
+        if (output?.indextts2_timing?.[0]) this.indextts2Timing = output.indextts2_timing[0];
+      });
       chain(nodeType.prototype, "onNodeCreated", function () {
         this.setSize([this.size[0], this.computeSize()[1] + READOUT_HEIGHT]);
       });

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from indextts2_core.config import IndexTTS2Config
-from indextts2_core.durations import frames_for_codes
+from indextts2_core.timing import mel_frames_for_content
 from indextts2_core.s2mel.model import load_s2mel
 
 
@@ -20,7 +20,7 @@ def run(ctx) -> dict[str, torch.Tensor]:
     latent, code_emb = ctx.input("s2m_gpt_latent_1280"), ctx.input("S_infer_codebook")
     gpt_layer_out = s2mel.gpt_layer(latent)
     s_infer = s2mel.content_features(code_emb, latent)
-    frames = frames_for_codes(code_len)
+    frames = mel_frames_for_content(code_len)  # v2: one content frame per code
     cond = s2mel.target_condition(s_infer, frames)
     return {
         "prompt_condition": prompt_condition,
