@@ -54,7 +54,7 @@ class HubServer:
                 self.send_response(200)
                 self.send_header("Content-Length", str(len(data)))
                 self.send_header("ETag", f'"{etag}"')
-                self.send_header("X-Repo-Commit", COMMIT)
+                self.send_header("X-Repo-Commit", server.commit(self.path))
                 self.send_header("Accept-Ranges", "bytes")
                 self.end_headers()
                 if not body:
@@ -77,6 +77,12 @@ class HubServer:
         self.httpd.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
         self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+
+    @staticmethod
+    def commit(path: str) -> str:
+        """The commit a /resolve/REV/ URL names (a 40-hex REV is a commit), else the branch's."""
+        rev = path.split("/resolve/", 1)[1].split("/", 1)[0] if "/resolve/" in path else ""
+        return rev if len(rev) == 40 and all(c in "0123456789abcdef" for c in rev) else COMMIT
 
     @staticmethod
     def parse(path: str):

@@ -64,7 +64,7 @@ def hub_files(version: str = "2", qwen: bool = False, size: int = 1000) -> dict[
     out = {(repo, "config.yaml"): (CONFIG_V2 if version == "2" else CONFIG_V25).encode()}
     out.update({(repo, f): _bytes(repo, f, size) for f in MAIN_FILES[version]})
     if qwen:
-        out.update({(repo, f"qwen0.6bemo4-merge/{f}"): _bytes(repo, f, 10) for f in QWEN_FILES})
+        out.update({(repo, f"qwen0.6bemo4-merge/{f}"): _bytes(repo, f, 64) for f in QWEN_FILES})
     for helper, names in HELPER_FILES.items():
         if helper == MASKGCT and version != "2":
             continue
@@ -73,7 +73,7 @@ def hub_files(version: str = "2", qwen: bool = False, size: int = 1000) -> dict[
 
 
 def _bytes(repo: str, name: str, size: int) -> bytes:
-    seed = f"{repo}:{name}:".encode()
+    seed = f"{name}:{repo}:".encode()
     return (seed * (size // len(seed) + 1))[:size]
 
 
