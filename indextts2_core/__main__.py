@@ -70,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--greedy", action="store_true", help="no sampling (deterministic)")
     sp.add_argument("--out", required=True, type=Path, help="output .wav")
 
-    dl = sub.add_parser("download", help="download the model files (IndexTeam/IndexTTS-2 or -2.5 and the helper models)",
+    dl = sub.add_parser("download", help="download the model files (IndexTeam/IndexTTS-2 or -2.5 and their helpers)",
                         description="Download what is missing of one model set into a models folder; files already "
                                     "there, or found complete in the Hugging Face cache, are not downloaded again.")
     dl.add_argument("--models", required=True, type=Path,

@@ -145,7 +145,7 @@ class _Run:
             size = self._call(lambda: _metadata_size(f, self.timeout), f)
             if size is not _FAILED:
                 sizes[f] = size
-        bar = _ByteProgress(self.progress, sum(s or 0 for s in sizes.values()))
+        bar = _ByteProgress(self.progress, sum(s or 1 for s in sizes.values()))  # size unknown: one unit
         for f, size in sizes.items():
             if self._blocked():
                 self._fail(f, self._blocked())
@@ -224,10 +224,12 @@ class _Run:
             set_by = "HF_HUB_OFFLINE is set" if _env_flag("HF_HUB_OFFLINE") else "huggingface_hub is in offline mode"
             head = (f"{set_by}, so nothing was downloaded; {count} are neither {where} nor in the Hugging Face "
                     f"cache ({self.hub}):")
-            tail = f"Place each file at its path by hand, or with network access and HF_HUB_OFFLINE unset run:\n  {command}"
+            tail = ("Place each file at its path by hand, or with network access and HF_HUB_OFFLINE unset run:\n"
+                    f"  {command}")
         elif "unreachable" in reasons:
             head = f"The Hugging Face hub at {hub_endpoint()} {self.unreachable}; {count} are missing {where}:"
-            tail = f"Place each file at its path by hand (download it from the URL shown), or when the hub is reachable run:\n  {command}"
+            tail = ("Place each file at its path by hand (download it from the URL shown), or when the hub is "
+                    f"reachable run:\n  {command}")
         else:
             detail = "; ".join(sorted(reasons))
             head = f"{count} could not be downloaded {where} ({detail}):"
@@ -316,7 +318,7 @@ class _ByteProgress:
             self.callback(min(self.done, self.total), self.total)
 
     def file_done(self, size: int | None) -> None:
-        self.file_start += size or 0
+        self.file_start += size or 1
         self.done = self.file_start
         if self.callback is not None and self.total:
             self.callback(min(self.done, self.total), self.total)

@@ -79,7 +79,8 @@ def find_model_sets(bases: Iterable[str | Path], *, hf_cache: bool | str | Path 
     for root, base in candidates:
         where = _where(root, base)
         if (root / "config.yaml").is_file() or (root / "hf_cache").is_dir():
-            add(f"{where} (official layout)", lambda: ModelPaths.locate(root, search=default_search(root, hub) + places))
+            add(f"{where} (official layout)",
+                lambda: ModelPaths.locate(root, search=default_search(root, hub) + places))
             continue
         for version in VERSIONS:
             main = root / PACK_DIRS[MAIN_REPOS[version]]

@@ -1,8 +1,8 @@
 """A tiny local stand-in for the Hugging Face hub's file endpoint, so that the real huggingface_hub
 client runs against it (no network): `GET/HEAD /{org}/{name}/resolve/{revision}/{path}`.
 
-Files are given as {(repo, path): bytes}; `errors` answers some with an HTTP error instead. `slow` seconds are slept between chunks of a body;
-`cut_after` bytes closes the connection in the middle of a body (a dropped download)."""
+Files are given as {(repo, path): bytes}; `errors` answers some with an HTTP error instead. `slow`
+seconds are slept between chunks of a body; `cut_after` bytes closes the connection in the middle of a body (a dropped download)."""
 
 from __future__ import annotations
 

@@ -59,7 +59,8 @@ def test_file_names_come_from_config(tmp_path):
 @pytest.mark.parametrize("key,name", [
     ("gpt_checkpoint", "../gpt.pth"), ("gpt_checkpoint", "../../../../etc/evil.pth"),
     ("s2mel_checkpoint", "/etc/passwd"), ("w2v_stat", "sub/../../stats.pt"), ("spk_matrix", "..\\..\\feat1.pt"),
-    ("emo_matrix", "C:\\Windows\\feat2.pt"), ("emo_matrix", "C:feat2.pt"), ("gpt_checkpoint", "\\\\server\\share\\g.pth"),
+    ("emo_matrix", "C:\\Windows\\feat2.pt"), ("emo_matrix", "C:feat2.pt"),
+    ("gpt_checkpoint", "\\\\server\\share\\g.pth"),
     ("qwen_emo_path", "../qwen/"), ("qwen_emo_path", "/opt/qwen"), ("gpt_checkpoint", "~/gpt.pth"),
     ("gpt_checkpoint", ""), ("gpt_checkpoint", 5), ("s2mel_checkpoint", "a\0b"), ("bpe_model", "../bpe.model"),
 ])
@@ -114,7 +115,8 @@ def test_download_command_works_from_any_directory(tmp_path):
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(tmp_path / "hub"), "PYTHONPATH": ""}
     run = subprocess.run(cmd, shell=True, cwd=elsewhere, env=env, capture_output=True, text=True, timeout=120)
     assert run.returncode == 2, run.stderr
-    assert "HF_HUB_OFFLINE is set" in run.stderr and str(tmp_path / "models" / "IndexTTS-2.5" / "codec.pth") in run.stderr
+    assert "HF_HUB_OFFLINE is set" in run.stderr
+    assert str(tmp_path / "models" / "IndexTTS-2.5" / "codec.pth") in run.stderr
     assert "qwen0.6bemo4-merge" in run.stderr  # --t2e reached the command
     assert not (elsewhere / "models").exists() and list(elsewhere.iterdir()) == []
 

@@ -131,7 +131,8 @@ def test_sub_folders_and_duplicates(models):
     mt.official_helpers(mt.main_folder(root / "my-official"))
     mt.official_helpers(mt.main_folder(root / "v25", "2.5"), skip=(mt.MASKGCT,))
     sets = find_model_sets([models, models / "indextts2", models])
-    assert labels(sets) == ["IndexTTS-2 · models/indextts2", "IndexTTS-2 · models/indextts2/my-official (official layout)",
+    assert labels(sets) == ["IndexTTS-2 · models/indextts2",
+                            "IndexTTS-2 · models/indextts2/my-official (official layout)",
                             "IndexTTS-2.5 · models/indextts2/v25 (official layout)"]
     assert find_model_set([models], sets[2].label).paths.version == "2.5"
     with pytest.raises(ValueError, match="found: 'IndexTTS-2 · models/indextts2'"):
