@@ -88,9 +88,17 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--greedy", action="store_true", help="no sampling (deterministic)")
     sp.add_argument("--out", required=True, type=Path, help="output .wav")
 
-    dl = sub.add_parser("download", help="download the model files (IndexTeam/IndexTTS-2 and the four helpers)")
-    dl.add_argument("--models", required=True, type=Path, help="target folder (pack layout unless it is official)")
-    dl.add_argument("--no-t2e", action="store_true", help="skip the Qwen emotion-from-text model (1.2 GB)")
+    dl = sub.add_parser("download", help="download the model files (IndexTeam/IndexTTS-2 or -2.5 and their helpers)",
+                        description="Download what is missing of one model set into a models folder; files already "
+                                    "there, or found complete in the Hugging Face cache, are not downloaded again.")
+    dl.add_argument("--models", required=True, type=Path,
+                    help="target folder: pack layout (e.g. ComfyUI/models/indextts2), or an official folder "
+                         "(config.yaml + hf_cache/) which is completed as it is")
+    dl.add_argument("--version", choices=["2", "2.5"], default=None,
+                    help="IndexTTS-2 (default for a new folder) or IndexTTS-2.5 (pack folder IndexTTS-2.5/)")
+    dl.add_argument("--t2e", action="store_true",
+                    help="also the Qwen emotion-from-text model (1.2 GB; needed only for --emotion-text)")
+    dl.add_argument("--no-t2e", action="store_true", help=argparse.SUPPRESS)  # the default now; kept for old scripts
     dl.add_argument("--convert-safetensors", action="store_true",
                     help="also write .safetensors copies of the pickled checkpoints (originals kept)")
     return ap
@@ -182,11 +190,27 @@ def _read_text(path: Path) -> str:
 
 
 def download(args) -> int:
+    from tqdm import tqdm
+
     from .download import download_models
 
-    paths = download_models(args.models, include_t2e=not args.no_t2e, progress=True,
-                            convert_safetensors=args.convert_safetensors)
-    print(f"model files ready in {paths.root} ({paths.layout} layout)", file=sys.stderr)
+    if args.t2e and args.no_t2e:
+        raise ValueError("--t2e and --no-t2e contradict each other")
+    bars = []
+
+    def show(done: int, total: int) -> None:  # one byte bar per batch (config.yaml, then the rest)
+        if not bars or bars[-1].total != total:
+            bars.append(tqdm(total=total, unit="B", unit_scale=True, desc="download", file=sys.stderr,
+                             dynamic_ncols=True))
+        bars[-1].update(done - bars[-1].n)
+
+    try:
+        paths = download_models(args.models, include_t2e=args.t2e, version=args.version, progress=show,
+                                convert_safetensors=args.convert_safetensors)
+    finally:
+        for bar in bars:
+            bar.close()
+    print(f"IndexTTS-{paths.version} model files ready in {paths.root} ({paths.layout} layout)", file=sys.stderr)
     return 0
 
 

@@ -225,7 +225,7 @@ def test_unknown_device_and_dtype(tmp_path):
 def test_missing_model_files_listed(tmp_path):
     from indextts2_core.model_files import ModelFilesError
 
-    with pytest.raises(ModelFilesError, match="indextts2_core download") as e:
+    with pytest.raises(ModelFilesError, match="download --models") as e:
         pl.load_models(tmp_path / "nothing")
     assert "gpt.pth" in str(e.value) and "bigvgan_generator.pt" in str(e.value)
 
