@@ -88,6 +88,7 @@ class LengthRegulatorConfig:
     channels: int
     in_channels: int
     content_codebook_size: int  # size of the (unused at inference) discrete embedding
+    sampling_ratios: tuple[int, ...]  # one conv block per entry (the values themselves are not read)
 
 
 @dataclass(frozen=True)
@@ -220,11 +221,16 @@ class BigVGANConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         # config.json mixes training fields in; only generator fields are read
         cfg = _build(cls, {k: v for k, v in raw.items() if k in known}, "", source)
-        if cfg.resblock != "1" or cfg.activation not in ("snake", "snakebeta"):
-            raise ConfigError(f"{source}: unsupported BigVGAN variant resblock={cfg.resblock!r} "
-                              f"activation={cfg.activation!r}")
-        if len(cfg.upsample_rates) != len(cfg.upsample_kernel_sizes):
-            raise ConfigError(f"{source}: upsample_rates and upsample_kernel_sizes differ in length")
+        # refused: only what the official generator cannot build or run (it raises for another
+        # resblock or activation name, and indexes past its lists when one is shorter)
+        if cfg.resblock not in ("1", "2"):
+            raise ConfigError(f"{source}: 'resblock' must be \"1\" or \"2\", got {cfg.resblock!r}")
+        if cfg.activation not in ("snake", "snakebeta"):
+            raise ConfigError(f"{source}: 'activation' must be 'snake' or 'snakebeta', got {cfg.activation!r}")
+        if len(cfg.upsample_kernel_sizes) < len(cfg.upsample_rates):
+            raise ConfigError(f"{source}: upsample_kernel_sizes has fewer entries than upsample_rates")
+        if len(cfg.resblock_dilation_sizes) < len(cfg.resblock_kernel_sizes):
+            raise ConfigError(f"{source}: resblock_dilation_sizes has fewer entries than resblock_kernel_sizes")
         return cfg
 
     @property
@@ -240,7 +246,7 @@ IGNORED = {
     "": {"dataset", "vocoder", "version"},  # dataset.bpe_model is read, the rest is training
     "gpt": {"use_mel_codes_as_input", "mel_length_compression", "train_solo_embeddings", "condition_type"},
     "s2mel": {"dit_type", "reg_loss_type"},
-    "s2mel.length_regulator": {"is_discrete", "sampling_ratios", "vector_quantize", "n_codebooks",
+    "s2mel.length_regulator": {"is_discrete", "vector_quantize", "n_codebooks",
                                "quantizer_dropout", "f0_condition", "n_f0_bins"},
     "s2mel.DiT": {"class_dropout_prob", "block_size", "target", "content_codebook_size", "content_type",
                   "f0_condition", "n_f0_bins", "content_codebooks", "is_causal", "zero_prompt_speech_token",
