@@ -277,7 +277,7 @@ def generate_codes(model: UnifiedVoice, conds: torch.Tensor, text_ids: torch.Ten
     if conds.dim() != 3 or conds.size(0) != 1 or conds.size(-1) != model.cfg.model_dim:
         raise ValueError(f"conds must be [1, N, {model.cfg.model_dim}], got {list(conds.shape)}")
 
-    prompt = model.prompt_embeds(conds.to(device=device, dtype=model.mel_head.weight.dtype), text_ids)
+    prompt = model.prompt_embeds(conds.to(device), text_ids)  # the model keeps float32 conds float32
     beams = settings.num_beams
     cache = KVCache.for_model(model, beams, prompt.size(1) + steps)
     logits = prefill(model, prompt, cache).expand(beams, -1)
