@@ -16,10 +16,10 @@ Shape legend:
     B batch (beams), T frames / tokens, L text ids, D model_dim, H heads, Dh = D / H,
     V number_mel_codes, W = 1024 conditioning feature width.
 
-Half precision follows the official `use_fp16` run (bf16 is the pack's own option for IndexTTS-2,
-where upstream has fp16 only; it uses the same flow, which is also the official 2.5 `use_bf16` one) (the whole model
-`.half()` under CUDA autocast), written out so that it does not depend on autocast's per-device op
-lists (CPU autocast, for one, leaves LayerNorm in half):
+Half precision follows the official `use_fp16` run (the whole model `.half()` under CUDA
+autocast), written out so that it does not depend on autocast's per-device op lists (CPU autocast,
+for one, leaves LayerNorm in half). bf16 is the pack's own option for IndexTTS-2 (upstream has fp16
+only) with the same flow, which is also the official 2.5 `use_bf16` one:
     * the residual stream of the GPT-2 stack is float32: HF GPT2Model adds the (null, float32 zero)
       position embedding to `inputs_embeds`, which promotes every input row, prefix and fed-back
       codes alike;
