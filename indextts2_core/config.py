@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import typing
 from dataclasses import dataclass
 from pathlib import Path
+
+import yaml
 
 from .timing import Timing
 
@@ -23,9 +26,34 @@ class ConfigError(ValueError):
     """A config file is malformed or incomplete; the message names the key."""
 
 
+class Checked:
+    """Base of the config dataclasses: every integer field (and every integer in a tuple field) is a
+    count or a size and must be >= 1; fields listed in `NON_NEGATIVE` (token ids, depths upstream
+    runs with zero layers) must be >= 0. Messages start with the field name (`_build` prefixes the
+    section), so an impossible value is a ConfigError naming its key, never a ZeroDivisionError later."""
+
+    NON_NEGATIVE: typing.ClassVar[frozenset] = frozenset()
+
+    def __post_init__(self):
+        for f in dataclasses.fields(self):
+            _check_counts(getattr(self, f.name), f.name, 0 if f.name in self.NON_NEGATIVE else 1)
+
+
+def _check_counts(value, name: str, minimum: int) -> None:
+    if isinstance(value, bool):
+        return
+    if isinstance(value, int) and value < minimum:
+        raise ConfigError(f"{name}: must be {'a positive' if minimum else 'a non-negative'} integer, got {value}")
+    if isinstance(value, tuple):
+        for i, v in enumerate(value):
+            _check_counts(v, f"{name}[{i}]", minimum)
+
+
 @dataclass(frozen=True)
-class ConditionModuleConfig:
+class ConditionModuleConfig(Checked):
     """Conformer encoder + perceiver resampler of one GPT conditioning branch."""
+
+    NON_NEGATIVE = frozenset({"num_blocks", "perceiver_mult"})
 
     output_size: int  # conformer width d
     linear_units: int  # conformer FFN width
@@ -35,13 +63,16 @@ class ConditionModuleConfig:
     perceiver_mult: int  # perceiver FF width = int(dim * mult * 2 / 3)
 
     def __post_init__(self):
+        super().__post_init__()
         if self.input_layer != "conv2d2":
             raise ConfigError(f"input_layer: only 'conv2d2' is supported, got {self.input_layer!r}")
 
 
 @dataclass(frozen=True)
-class GPTConfig:
+class GPTConfig(Checked):
     """T2S GPT ("UnifiedVoice" v2)."""
+
+    NON_NEGATIVE = frozenset({"layers", "start_mel_token", "stop_mel_token", "start_text_token", "stop_text_token"})
 
     model_dim: int
     max_mel_tokens: int  # mel position table = max_mel_tokens + 3 rows
@@ -57,10 +88,31 @@ class GPTConfig:
     condition_module: ConditionModuleConfig
     emo_condition_module: ConditionModuleConfig
 
+    def __post_init__(self):
+        super().__post_init__()
+        check_gpt_sizes(self)
+
+
+def check_gpt_sizes(c) -> None:
+    """What the official GPT cannot run: heads that do not split the width (HF GPT-2 raises), control
+    tokens outside their embedding tables."""
+    if c.model_dim % c.heads:
+        raise ConfigError(f"model_dim: {c.model_dim} is not divisible by heads {c.heads}")
+    for name in ("start_mel_token", "stop_mel_token"):
+        if getattr(c, name) >= c.number_mel_codes:
+            raise ConfigError(f"{name}: {getattr(c, name)} lies outside the mel table "
+                              f"(number_mel_codes {c.number_mel_codes})")
+    for name in ("start_text_token", "stop_text_token"):
+        if getattr(c, name) > c.number_text_tokens:
+            raise ConfigError(f"{name}: {getattr(c, name)} lies outside the text table "
+                              f"(number_text_tokens + 1 = {c.number_text_tokens + 1} rows)")
+
 
 @dataclass(frozen=True)
-class SemanticCodecConfig:
+class SemanticCodecConfig(Checked):
     """MaskGCT semantic codec (RepCodec encoder + one factorised VQ)."""
+
+    NON_NEGATIVE = frozenset({"vocos_num_layers"})
 
     codebook_size: int
     hidden_size: int
@@ -71,7 +123,7 @@ class SemanticCodecConfig:
 
 
 @dataclass(frozen=True)
-class MelConfig:
+class MelConfig(Checked):
     """22.05 kHz log-mel of S2M (= BigVGAN's training features)."""
 
     sr: int
@@ -82,9 +134,20 @@ class MelConfig:
     fmin: float
     fmax: float | None  # official file says "None" (a string), meaning sr / 2
 
+    def __post_init__(self):
+        super().__post_init__()
+        if self.win_length > self.n_fft:  # torch.stft refuses it
+            raise ConfigError(f"win_length: {self.win_length} exceeds n_fft {self.n_fft}")
+        top = self.sr / 2 if self.fmax is None else self.fmax
+        if not (math.isfinite(self.fmin) and 0 <= self.fmin < top and math.isfinite(top)):
+            raise ConfigError(f"fmin: the mel band [{self.fmin}, {self.fmax}] is empty or not finite "
+                              f"(0 <= fmin < fmax, fmax None = sr / 2)")
+
 
 @dataclass(frozen=True)
-class LengthRegulatorConfig:
+class LengthRegulatorConfig(Checked):
+    NON_NEGATIVE = frozenset({"sampling_ratios"})  # their number is read, not their values
+
     channels: int
     in_channels: int
     content_codebook_size: int  # size of the (unused at inference) discrete embedding
@@ -92,7 +155,9 @@ class LengthRegulatorConfig:
 
 
 @dataclass(frozen=True)
-class DiTConfig:
+class DiTConfig(Checked):
+    NON_NEGATIVE = frozenset({"depth"})
+
     hidden_dim: int
     num_heads: int
     depth: int
@@ -105,7 +170,9 @@ class DiTConfig:
 
 
 @dataclass(frozen=True)
-class WaveNetConfig:
+class WaveNetConfig(Checked):
+    NON_NEGATIVE = frozenset({"num_layers"})
+
     hidden_dim: int
     num_layers: int
     kernel_size: int
@@ -113,7 +180,7 @@ class WaveNetConfig:
 
 
 @dataclass(frozen=True)
-class S2MelConfig:
+class S2MelConfig(Checked):
     mel: MelConfig
     style_dim: int
     length_regulator: LengthRegulatorConfig
@@ -122,7 +189,7 @@ class S2MelConfig:
 
 
 @dataclass(frozen=True)
-class IndexTTS2Config:
+class IndexTTS2Config(Checked):
     """The whole official `config.yaml`: networks, file names, emotion block sizes."""
 
     gpt: GPTConfig
@@ -139,15 +206,10 @@ class IndexTTS2Config:
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> "IndexTTS2Config":
-        import yaml
-
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"config file not found: {path}")
-        try:
-            raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except yaml.YAMLError as e:
-            raise ConfigError(f"{path}: not valid YAML ({e})") from e
+        raw = read_yaml(path)
         return cls.from_dict(raw, source=str(path))
 
     @classmethod
@@ -187,7 +249,7 @@ class IndexTTS2Config:
 
 
 @dataclass(frozen=True)
-class BigVGANConfig:
+class BigVGANConfig(Checked):
     """Generator part of NVIDIA BigVGAN v2 `config.json`."""
 
     num_mels: int
@@ -209,10 +271,7 @@ class BigVGANConfig:
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"BigVGAN config not found: {path}")
-        try:
-            raw = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as e:
-            raise ConfigError(f"{path}: not valid JSON ({e})") from e
+        raw = read_json(path)
         return cls.from_dict(raw, source=str(path))
 
     @classmethod
@@ -261,6 +320,30 @@ REQUIRED_VALUES = {
                   "style_as_token": False, "f0_condition": False},
     "s2mel.length_regulator": {"is_discrete": False, "f0_condition": False},
 }
+
+
+def read_yaml(path: Path):
+    """A YAML file through safe_load (no tags that build objects); malformed, undecodable or nested
+    too deeply for the parser -> ConfigError naming the file."""
+    try:
+        return yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML ({e})") from e
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not a UTF-8 text file ({e})") from e
+    except RecursionError:
+        raise ConfigError(f"{path}: nested too deeply to be a config file") from None
+
+
+def read_json(path: Path):
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise ConfigError(f"{path}: not valid JSON ({e})") from e
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not a UTF-8 text file ({e})") from e
+    except RecursionError:
+        raise ConfigError(f"{path}: nested too deeply to be a config file") from None
 
 
 def _section(value, where: str) -> dict:
