@@ -188,6 +188,31 @@ class S2MelConfig(Checked):
     wavenet: WaveNetConfig
 
 
+def parse_s2mel(s2, source: str) -> S2MelConfig:
+    """The `s2mel` section (the same in IndexTTS-2 and 2.5)."""
+    s2 = _section(s2, f"{source}: s2mel")
+    pre = _section(s2.get("preprocess_params"), f"{source}: s2mel.preprocess_params")
+    spect = dict(_section(pre.get("spect_params"), f"{source}: s2mel.preprocess_params.spect_params"))
+    spect["sr"] = pre.get("sr")
+    if spect.get("fmax") in ("None", None):
+        spect["fmax"] = None
+    s2mel = S2MelConfig(
+        mel=_build(MelConfig, spect, "s2mel.preprocess_params.spect_params", source),
+        style_dim=_get(_section(s2.get("style_encoder"), f"{source}: s2mel.style_encoder"), "dim", int,
+                       "s2mel.style_encoder", source),
+        length_regulator=_build(LengthRegulatorConfig, s2.get("length_regulator"), "s2mel.length_regulator", source),
+        dit=_build(DiTConfig, s2.get("DiT"), "s2mel.DiT", source),
+        wavenet=_build(WaveNetConfig, s2.get("wavenet"), "s2mel.wavenet", source),
+    )
+    _reject_unknown(s2, {"preprocess_params", "style_encoder", "length_regulator", "DiT", "wavenet"}, "s2mel", source)
+    return s2mel
+
+
+def check_emo_num(emo_num: tuple[int, ...], source: str) -> None:
+    if len(emo_num) != 8:
+        raise ConfigError(f"{source}: emo_num must list 8 positive block sizes, got {list(emo_num)}")
+
+
 @dataclass(frozen=True)
 class IndexTTS2Config(Checked):
     """The whole official `config.yaml`: networks, file names, emotion block sizes."""
@@ -204,6 +229,8 @@ class IndexTTS2Config(Checked):
     emo_num: tuple[int, ...]  # rows per emotion in feat1/feat2, official emotion order
     qwen_emo_path: str
 
+    version = "2"  # the model generation (config25.IndexTTS25Config says "2.5"); not a field
+
     @classmethod
     def from_yaml(cls, path: str | Path) -> "IndexTTS2Config":
         path = Path(path)
@@ -215,31 +242,13 @@ class IndexTTS2Config(Checked):
     @classmethod
     def from_dict(cls, raw: dict, source: str = "config") -> "IndexTTS2Config":
         raw = _section(raw, source)
-        s2 = _section(raw.get("s2mel"), f"{source}: s2mel")
-        pre = _section(s2.get("preprocess_params"), f"{source}: s2mel.preprocess_params")
-        spect = dict(_section(pre.get("spect_params"), f"{source}: s2mel.preprocess_params.spect_params"))
-        spect["sr"] = pre.get("sr")
-        if spect.get("fmax") in ("None", None):
-            spect["fmax"] = None
-        s2mel = S2MelConfig(
-            mel=_build(MelConfig, spect, "s2mel.preprocess_params.spect_params", source),
-            style_dim=_get(_section(s2.get("style_encoder"), f"{source}: s2mel.style_encoder"), "dim", int,
-                           "s2mel.style_encoder", source),
-            length_regulator=_build(LengthRegulatorConfig, s2.get("length_regulator"),
-                                    "s2mel.length_regulator", source),
-            dit=_build(DiTConfig, s2.get("DiT"), "s2mel.DiT", source),
-            wavenet=_build(WaveNetConfig, s2.get("wavenet"), "s2mel.wavenet", source),
-        )
-        _reject_unknown(s2, {"preprocess_params", "style_encoder", "length_regulator", "DiT", "wavenet"},
-                        "s2mel", source)
         top = {k: v for k, v in raw.items() if k not in ("s2mel",)}
-        top["s2mel"] = s2mel
+        top["s2mel"] = parse_s2mel(raw.get("s2mel"), source)
         top["emo_num"] = tuple(_get(raw, "emo_num", list, "", source))
         dataset = _section(raw.get("dataset"), f"{source}: dataset")
         top["bpe_model"] = _get(dataset, "bpe_model", str, "dataset", source)
         cfg = _build(cls, top, "", source)
-        if len(cfg.emo_num) != 8 or any(n <= 0 for n in cfg.emo_num):
-            raise ConfigError(f"{source}: emo_num must list 8 positive block sizes, got {list(cfg.emo_num)}")
+        check_emo_num(cfg.emo_num, source)
         return cfg
 
     @property
@@ -397,12 +406,18 @@ def _coerce(value, typ, name: str, source: str):
     return value
 
 
-def _reject_unknown(d: dict, known: set, section: str, source: str) -> None:
-    for key, want in REQUIRED_VALUES.get(section, {}).items():
+def _reject_unknown(d: dict, known: set, section: str, source: str, cls=None) -> None:
+    """Keys neither read nor ignored are errors. A dataclass may declare its own `IGNORED_KEYS` /
+    `REQUIRED_KEYS` (the 2.5 sections do); otherwise the v2 tables above apply by section name."""
+    required = getattr(cls, "REQUIRED_KEYS", None)
+    required = REQUIRED_VALUES.get(section, {}) if required is None else required
+    ignored = getattr(cls, "IGNORED_KEYS", None)
+    ignored = IGNORED.get(section, set()) if ignored is None else ignored
+    for key, want in required.items():
         if key in d and d[key] != want:
             name = f"{section}.{key}" if section else key
-            raise ConfigError(f"{source}: '{name}' = {d[key]!r} is not supported (IndexTTS2 v2 uses {want!r})")
-    unknown = set(d) - known - IGNORED.get(section, set())
+            raise ConfigError(f"{source}: '{name}' = {d[key]!r} is not supported (IndexTTS2 uses {want!r})")
+    unknown = set(d) - known - set(ignored)
     if unknown:
         names = ", ".join(sorted(f"{section}.{k}" if section else k for k in unknown))
         raise ConfigError(f"{source}: unknown key(s) {names}")
@@ -420,7 +435,7 @@ def _build(cls, d, section: str, source: str):
             kwargs[f.name] = value
             continue
         kwargs[f.name] = _get(d, f.name, hints[f.name], section, source)
-    _reject_unknown(d, {f.name for f in dataclasses.fields(cls)}, section, source)
+    _reject_unknown(d, {f.name for f in dataclasses.fields(cls)}, section, source, cls)
     try:
         return cls(**kwargs)
     except ConfigError as e:

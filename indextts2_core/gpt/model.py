@@ -171,22 +171,23 @@ class LearnedPositionEmbeddings(nn.Module):
         self.emb = nn.Embedding(rows, dim)
 
 
-class UnifiedVoice(nn.Module):
-    def __init__(self, cfg: GPTConfig):
+class UnifiedVoiceBase(nn.Module):
+    """What both generations share (spec 2.5 §4: everything but the speaker conditioning and the
+    language rows): the emotion branch, token and position embeddings, the GPT-2 stack, final norm
+    and heads, the limits and the decoding interface `generate.py` uses (`prompt_embeds`,
+    `hidden_states`, `mel_embeds`, `logits`, `cfg`, `max_codes`)."""
+
+    def __init__(self, cfg):
         super().__init__()
         if cfg.model_dim % cfg.heads:
             raise ValueError(f"gpt.model_dim {cfg.model_dim} is not divisible by gpt.heads {cfg.heads}")
         self.cfg = cfg
-        d, cm, em = cfg.model_dim, cfg.condition_module, cfg.emo_condition_module
-        self.conditioning_encoder = ConformerEncoder(COND_INPUT_DIM, cm)
-        self.perceiver_encoder = PerceiverResampler(d, cm.output_size, SPEAKER_LATENTS, cm.attention_heads,
-                                                    cm.perceiver_mult)
+        d, em = cfg.model_dim, cfg.emo_condition_module
         self.emo_conditioning_encoder = ConformerEncoder(COND_INPUT_DIM, em)
         self.emo_perceiver_encoder = PerceiverResampler(EMO_DIM, em.output_size, 1, em.attention_heads,
                                                         em.perceiver_mult)
         self.emovec_layer = nn.Linear(EMO_DIM, d)
         self.emo_layer = nn.Linear(d, d)
-        self.speed_emb = nn.Embedding(2, d)
         self.text_embedding = nn.Embedding(cfg.number_text_tokens + 1, d)
         self.mel_embedding = nn.Embedding(cfg.number_mel_codes, d)
         self.text_pos_embedding = LearnedPositionEmbeddings(cfg.max_text_tokens + 2, d)
@@ -194,13 +195,13 @@ class UnifiedVoice(nn.Module):
         self.gpt = GPT2Stack(d, cfg.layers, cfg.heads)
         self.final_norm = LayerNorm32(d, eps=1e-5)
         self.mel_head = nn.Linear(d, cfg.number_mel_codes)
-        self.text_head = nn.Linear(d, cfg.number_text_tokens + 1)  # in the file, never run by v2
+        self.text_head = nn.Linear(d, cfg.number_text_tokens + 1)  # in the file, never run at inference
 
     # ---- limits -------------------------------------------------------------------------------
     @property
     def max_codes(self) -> int:
-        """Most codes one segment may have: generation feeds code k at mel position k+2 and the
-        latent pass needs [start, codes, stop], so the table (max_mel_tokens + 3 rows) bounds it."""
+        """Most codes one segment may have (= gpt.max_mel_tokens): generation feeds code k at mel
+        position k+2 and v2's latent pass needs [start, codes, stop] in the max_mel_tokens + 3 rows."""
         return self.mel_pos_embedding.emb.num_embeddings - 3
 
     @property
@@ -224,11 +225,6 @@ class UnifiedVoice(nn.Module):
             h, mask = encoder(x, lengths)
             return perceiver(h, mask.squeeze(1))
 
-    def speaker_latents(self, spk_cond_emb: torch.Tensor) -> torch.Tensor:
-        """[B, T, 1024] normalised w2v-BERT features -> [B, 32, D] (official get_conditioning)."""
-        x = self._features(spk_cond_emb, "spk_cond_emb")
-        return self._encode(self.conditioning_encoder, self.perceiver_encoder, x)
-
     def emo_conditioning(self, emo_cond_emb: torch.Tensor) -> torch.Tensor:
         """[B, T, 1024] -> [B, 1024]: emotion conformer + one-latent perceiver."""
         x = self._features(emo_cond_emb, "emo_cond_emb")
@@ -247,23 +243,6 @@ class UnifiedVoice(nn.Module):
         base = self.emovec(spk_cond_emb)
         return base + alpha * (self.emovec(emo_cond_emb) - base)
 
-    def conditioning(self, latents: torch.Tensor, emovec: torch.Tensor) -> torch.Tensor:
-        """[B, 32, D] speaker latents + [B, D] emovec -> float32 conds [B, 34, D] (spec §4.6; float32 in
-        half precision too, as upstream, where the perceiver's norm returns float32)."""
-        d = self.cfg.model_dim
-        if latents.dim() != 3 or latents.size(-1) != d:
-            raise ValueError(f"latents must be [B, N, {d}], got {list(latents.shape)}")
-        if emovec.dim() != 2 or emovec.size(-1) != d or emovec.size(0) != latents.size(0):
-            raise ValueError(f"emovec must be [{latents.size(0)}, {d}], got {list(emovec.shape)}")
-        if not (torch.isfinite(latents).all() and torch.isfinite(emovec).all()):
-            raise ValueError("latents / emovec contain NaN or Inf")
-        dev = self.mel_head.weight.device
-        b = latents.size(0)
-        speed = self.speed_emb.weight.float()
-        # row 1 ("duration_emb_half") then row 0 ("duration_emb"), both always used
-        rows = torch.stack((speed[1], speed[0])).unsqueeze(0).expand(b, -1, -1)
-        return torch.cat(((latents.to(dev) + emovec.to(dev).unsqueeze(1)).float(), rows), dim=1)
-
     # ---- embeddings ---------------------------------------------------------------------------
     def check_text_ids(self, text_ids: torch.Tensor) -> torch.Tensor:
         ids = torch.as_tensor(text_ids)
@@ -281,6 +260,56 @@ class UnifiedVoice(nn.Module):
                              f"got [{int(ids.min())}, {int(ids.max())}]")
         return ids.long().to(self.mel_head.weight.device)
 
+    def mel_embeds(self, codes: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+        """[B, T] codes at mel positions [T] -> [B, T, D]."""
+        return self.mel_embedding(codes) + self.mel_pos_embedding.emb(positions)
+
+    # ---- transformer --------------------------------------------------------------------------
+    def hidden_states(self, embeds: torch.Tensor, cache=None, start_pos: int = 0) -> torch.Tensor:
+        """[B, T, D] input embeddings -> final_norm(ln_f(GPT-2)) [B, T, D]; with a cache, keys and
+        values are written at positions start_pos.. and attention covers every earlier position."""
+        return self.final_norm(self.gpt(embeds, cache, start_pos))
+
+    def logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        """[.., D] -> [.., V] in the weights' dtype (callers read them as float32)."""
+        return self.mel_head(hidden.to(self.mel_head.weight.dtype))
+
+
+class UnifiedVoice(UnifiedVoiceBase):
+    """IndexTTS-2: speaker conformer + perceiver latents (32 rows) and two speed rows."""
+
+    def __init__(self, cfg: GPTConfig):
+        super().__init__(cfg)
+        d, cm = cfg.model_dim, cfg.condition_module
+        self.conditioning_encoder = ConformerEncoder(COND_INPUT_DIM, cm)
+        self.perceiver_encoder = PerceiverResampler(d, cm.output_size, SPEAKER_LATENTS, cm.attention_heads,
+                                                    cm.perceiver_mult)
+        self.speed_emb = nn.Embedding(2, d)
+
+    # ---- conditioning -------------------------------------------------------------------------
+    def speaker_latents(self, spk_cond_emb: torch.Tensor) -> torch.Tensor:
+        """[B, T, 1024] normalised w2v-BERT features -> [B, 32, D] (official get_conditioning)."""
+        x = self._features(spk_cond_emb, "spk_cond_emb")
+        return self._encode(self.conditioning_encoder, self.perceiver_encoder, x)
+
+    def conditioning(self, latents: torch.Tensor, emovec: torch.Tensor) -> torch.Tensor:
+        """[B, 32, D] speaker latents + [B, D] emovec -> float32 conds [B, 34, D] (spec §4.6; float32 in
+        half precision too, as upstream, where the perceiver's norm returns float32)."""
+        d = self.cfg.model_dim
+        if latents.dim() != 3 or latents.size(-1) != d:
+            raise ValueError(f"latents must be [B, N, {d}], got {list(latents.shape)}")
+        if emovec.dim() != 2 or emovec.size(-1) != d or emovec.size(0) != latents.size(0):
+            raise ValueError(f"emovec must be [{latents.size(0)}, {d}], got {list(emovec.shape)}")
+        if not (torch.isfinite(latents).all() and torch.isfinite(emovec).all()):
+            raise ValueError("latents / emovec contain NaN or Inf")
+        dev = self.mel_head.weight.device
+        b = latents.size(0)
+        speed = self.speed_emb.weight.float()
+        # row 1 ("duration_emb_half") then row 0 ("duration_emb"), both always used
+        rows = torch.stack((speed[1], speed[0])).unsqueeze(0).expand(b, -1, -1)
+        return torch.cat(((latents.to(dev) + emovec.to(dev).unsqueeze(1)).float(), rows), dim=1)
+
+    # ---- embeddings ----------------------------------------------------------------------------
     def text_embeds(self, text_ids: torch.Tensor) -> torch.Tensor:
         """[L] ids -> [1, L+2, D]: [start_text, ids, stop_text] + text positions 0..L+1."""
         ids = self.check_text_ids(text_ids)
@@ -288,10 +317,6 @@ class UnifiedVoice(nn.Module):
         seq = torch.cat((ids.new_tensor([c.start_text_token]), ids, ids.new_tensor([c.stop_text_token])))
         pos = torch.arange(seq.numel(), device=seq.device)
         return (self.text_embedding(seq) + self.text_pos_embedding.emb(pos)).unsqueeze(0)
-
-    def mel_embeds(self, codes: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
-        """[B, T] codes at mel positions [T] -> [B, T, D]."""
-        return self.mel_embedding(codes) + self.mel_pos_embedding.emb(positions)
 
     def prompt_embeds(self, conds: torch.Tensor, text_ids: torch.Tensor) -> torch.Tensor:
         """Generation prefix [1, 34 + L+2 + 1, D]: conds, text, start mel token at mel position 0.
@@ -306,16 +331,7 @@ class UnifiedVoice(nn.Module):
         mel = self.mel_embeds(start, torch.zeros(1, dtype=torch.long, device=ids.device))
         return torch.cat((conds[:1].to(ids.device), self.text_embeds(ids), mel), dim=1)
 
-    # ---- transformer --------------------------------------------------------------------------
-    def hidden_states(self, embeds: torch.Tensor, cache=None, start_pos: int = 0) -> torch.Tensor:
-        """[B, T, D] input embeddings -> final_norm(ln_f(GPT-2)) [B, T, D]; with a cache, keys and
-        values are written at positions start_pos.. and attention covers every earlier position."""
-        return self.final_norm(self.gpt(embeds, cache, start_pos))
-
-    def logits(self, hidden: torch.Tensor) -> torch.Tensor:
-        """[.., D] -> [.., V] in the weights' dtype (callers read them as float32)."""
-        return self.mel_head(hidden.to(self.mel_head.weight.dtype))
-
+    # ---- teacher-forced pass ---------------------------------------------------------------------
     def latents(self, conds: torch.Tensor, text_ids: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
         """Teacher-forced second pass (spec §4.10): [1, T, D] hidden states whose next-token
         predictions are the codes (input start token for row 0, c_{j-1} for row j)."""
@@ -345,16 +361,21 @@ def _gpt_config(cfg: GPTConfig | IndexTTS2Config) -> GPTConfig:
     return cfg.gpt if isinstance(cfg, IndexTTS2Config) else cfg
 
 
-
-def load_gpt(path: str | Path, cfg: GPTConfig | IndexTTS2Config, device="cpu",
-             dtype: torch.dtype = torch.float32) -> UnifiedVoice:
-    """Build UnifiedVoice on meta, load `gpt.pth` strictly (flat or `{"model": sd}`), move to device/dtype."""
+def read_gpt_state(path: str | Path) -> dict:
+    """The flat state dict of a `gpt.pth` (flat, or wrapped as `{"model": sd}`)."""
     sd = read_checkpoint(path)
     if "model" in sd and isinstance(sd["model"], dict):
         sd = sd["model"]
     bad = [k for k, v in sd.items() if not isinstance(v, torch.Tensor)]
     if bad:
         raise CheckpointError(f"{path}: entries that are not tensors: {bad[:5]}")
+    return sd
+
+
+def load_gpt(path: str | Path, cfg: GPTConfig | IndexTTS2Config, device="cpu",
+             dtype: torch.dtype = torch.float32) -> UnifiedVoice:
+    """Build UnifiedVoice on meta, load `gpt.pth` strictly (flat or `{"model": sd}`), move to device/dtype."""
+    sd = read_gpt_state(path)
     with torch.device("meta"):
         model = UnifiedVoice(_gpt_config(cfg))
     load_strict(model, sd, f"gpt ({Path(path).name})", GPT_SKIP)
