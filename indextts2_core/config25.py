@@ -123,19 +123,20 @@ class IndexTTS25Config(Checked):
 def config_version(raw: dict) -> str | None:
     """"2" or "2.5" when the config alone says which generation it describes, else None.
 
-    `version: 2.5` decides; so does a v2 `dataset.bpe_model` (2.5 has no SentencePiece model) or its
-    absence. The released 2.5 file may say `version: 2.0` [spec 2.5 §1.3]; with a `dataset` block as
-    well it is undecidable here and the model folder (codec.pth, the .tiktoken file) must decide."""
+    `version: 2.5` decides, and so does the absence of v2's `dataset.bpe_model` (2.5 has no
+    SentencePiece model). A v2 file also names its vocoder by `type` (2.5: `name` only). The
+    released 2.5 file has been reported to say `version: 2.0` [spec 2.5 §1.3]; if it also carries a
+    `dataset` block it is undecidable here and the model folder (codec.pth, the .tiktoken file) must
+    decide."""
     if not isinstance(raw, dict):
         return None
-    version = str(raw.get("version", "")).strip()
-    if version.startswith("2.5"):
+    if str(raw.get("version", "")).strip().startswith("2.5"):
         return "2.5"
     dataset = raw.get("dataset")
-    has_bpe = isinstance(dataset, dict) and "bpe_model" in dataset
-    if not has_bpe:
+    if not (isinstance(dataset, dict) and "bpe_model" in dataset):
         return "2.5"
-    return "2" if version in ("", "2", "2.0") else None
+    vocoder = raw.get("vocoder")
+    return "2" if isinstance(vocoder, dict) and "type" in vocoder else None
 
 
 def load_config(path: str | Path, version: str | None = None) -> IndexTTS2Config | IndexTTS25Config:
