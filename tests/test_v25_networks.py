@@ -161,6 +161,18 @@ def test_input_layout_drops_ids_0_and_1_and_pads_left():
     torch.testing.assert_close(embeds[:, 2:], prompt[:, :-1])
 
 
+def test_text_limit_counts_the_ids_that_reach_the_model():
+    """Upstream needs M + 2 <= text table rows (M = ids kept); the appended 1 and "!" ids do not count."""
+    m = tiny_model()  # max_text_tokens 20
+    conds = m.conditioning(style(), torch.zeros(1, 16))
+    ok = torch.tensor([5] * 20 + [0, 0, 1])
+    assert m.prompt_embeds(conds, ok, 1).shape[1] == 3 + 22 + 1
+    with pytest.raises(ValueError, match="keep 21 tokens"):
+        m.prompt_embeds(conds, torch.tensor([5] * 21 + [1]), 1)
+    with pytest.raises(ValueError, match=r"lie in \[0, 300\]"):
+        m.prompt_embeds(conds, torch.tensor([301, 1]), 1)
+
+
 def test_empty_text_after_the_filter_keeps_the_framing_rows():
     m = tiny_model()
     with torch.no_grad():

@@ -244,7 +244,9 @@ class UnifiedVoiceBase(nn.Module):
         return base + alpha * (self.emovec(emo_cond_emb) - base)
 
     # ---- embeddings ---------------------------------------------------------------------------
-    def check_text_ids(self, text_ids: torch.Tensor) -> torch.Tensor:
+    def check_text_ids(self, text_ids: torch.Tensor, limit: bool = True) -> torch.Tensor:
+        """[L] or [1, L] integer ids within the text table -> [L] int64 on the model's device; with
+        `limit`, L must fit the text position table too."""
         ids = torch.as_tensor(text_ids)
         if ids.dim() == 2 and ids.size(0) == 1:
             ids = ids[0]
@@ -252,7 +254,7 @@ class UnifiedVoiceBase(nn.Module):
             raise ValueError(f"text_ids must be an integer tensor [L] or [1, L], got {ids.dtype} {list(ids.shape)}")
         if ids.numel() == 0:
             raise ValueError("text_ids is empty")
-        if ids.numel() > self.max_text_ids:
+        if limit and ids.numel() > self.max_text_ids:
             raise ValueError(f"text_ids has {ids.numel()} tokens; the text position table allows "
                              f"{self.max_text_ids} (gpt.max_text_tokens)")
         if ids.min() < 0 or ids.max() > self.cfg.number_text_tokens:

@@ -97,7 +97,8 @@ class UnifiedVoice25(UnifiedVoiceBase):
         """[M] ids -> [1, M+2, D]: [start_text, ids, stop_text] + text positions 0..M+1 + the
         language row on every position."""
         c = self.cfg
-        ids = torch.as_tensor(text_ids).reshape(-1).long().to(self.mel_head.weight.device)
+        ids = torch.as_tensor(text_ids).reshape(-1)
+        ids = self.check_text_ids(ids) if ids.numel() else ids.long().to(self.mel_head.weight.device)
         seq = torch.cat((ids.new_tensor([c.start_text_token]), ids, ids.new_tensor([c.stop_text_token])))
         pos = torch.arange(seq.numel(), device=seq.device)
         emb = self.text_embedding(seq) + self.text_pos_embedding.emb(pos) + self.lang_embedding(self.check_lang(lang))
@@ -107,8 +108,12 @@ class UnifiedVoice25(UnifiedVoiceBase):
         """The segment ids [L] (with the appended 1) minus every start/stop text id (0 / 1), as
         upstream (quirk R1: a standalone "!" is id 0 and never reaches the model)."""
         c = self.cfg
-        ids = self.check_text_ids(text_ids)
-        return ids[(ids != c.start_text_token) & (ids != c.stop_text_token)]
+        ids = self.check_text_ids(text_ids, limit=False)
+        kept = ids[(ids != c.start_text_token) & (ids != c.stop_text_token)]
+        if kept.numel() > self.max_text_ids:  # upstream needs M + 2 <= text table rows
+            raise ValueError(f"text_ids keep {kept.numel()} tokens; the text position table allows "
+                             f"{self.max_text_ids} (gpt.max_text_tokens)")
+        return kept
 
     def prompt_embeds(self, conds: torch.Tensor, text_ids: torch.Tensor, lang) -> torch.Tensor:
         """Generation prefix [1, 3 + M+2 + 1, D]: conds, text rows, start mel token at mel position 0
@@ -126,7 +131,7 @@ class UnifiedVoice25(UnifiedVoiceBase):
         """The official generate inputs (spec 2.5 §4.5): fake input ids [1, L+6] (ones, then the
         start mel token), inputs_embeds [1, L+5, D] (L-M zero padding rows of the text embeddings'
         dtype, conds, text rows) and the attention mask [1, L+6] (0 on the padding rows)."""
-        ids = self.check_text_ids(text_ids)
+        ids = self.check_text_ids(text_ids, limit=False)
         prompt = self.prompt_embeds(conds, ids, lang)[:, :-1]  # without the start mel row
         pad = ids.numel() - self.kept_text_ids(ids).numel()
         dev = prompt.device
