@@ -24,6 +24,8 @@ from torch import nn
 
 log = logging.getLogger(__name__)
 
+PICKLE_PROTO = b"\x80"  # PROTO opcode that opens every pickle of protocol 2 or later
+
 
 class CheckpointError(RuntimeError):
     """A checkpoint file is missing, corrupt, unsafe, or does not match its module."""
@@ -64,15 +66,29 @@ def read_checkpoint(path: str | Path) -> dict:
             raise CheckpointError(f"{path}: not a readable safetensors file ({e})") from e
         # copies of nested torch pickles (download --convert-safetensors) join the levels with "/"
         return _unflatten(flat) if meta.get("indextts2.nested") == "/" else flat
-    mmap = zipfile.is_zipfile(path)  # torch's zip format can be memory-mapped, legacy pickles cannot
+    try:
+        mmap = zipfile.is_zipfile(path)  # torch's zip format can be memory-mapped, legacy pickles cannot
+    except zipfile.BadZipFile as e:  # is_zipfile lets some damaged end records through as this
+        raise CheckpointError(f"{path}: corrupt or truncated checkpoint (a damaged zip archive: {e})") from e
+    if not mmap:
+        with open(path, "rb") as f:
+            head = f.read(16)
+        if head.startswith(b"PK"):
+            raise CheckpointError(f"{path}: corrupt or truncated checkpoint (a damaged zip archive)")
+        if not head.startswith(PICKLE_PROTO):  # torch writes pickle protocol 2 or later
+            what = "an empty file" if not head else f"a file starting with {head!r}"
+            raise CheckpointError(f"{path}: not a PyTorch checkpoint (refused: neither torch's zip format nor a "
+                                  f"pickle; found {what})")
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
     except pickle.UnpicklingError as e:
         raise CheckpointError(
-            f"{path}: refused to load: the file contains Python objects other than tensors and plain "
-            f"containers (loading it would execute code from the file). Details: {e}") from e
-    except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as e:
-        raise CheckpointError(f"{path}: corrupt or truncated checkpoint ({e})") from e
+            f"{path}: refused to load: the file asks for Python objects other than tensors and plain "
+            f"containers (a damaged file, or one whose loading would execute code). Details: {e}") from e
+    except RecursionError as e:
+        raise CheckpointError(f"{path}: corrupt checkpoint (nested too deeply to read)") from e
+    except Exception as e:  # noqa: BLE001 - a damaged pickle fails in many ways (KeyError, IndexError, struct...)
+        raise CheckpointError(f"{path}: corrupt or truncated checkpoint ({type(e).__name__}: {e})") from e
     if isinstance(obj, torch.Tensor):
         return {"": obj}  # bare tensor files (feat1.pt / feat2.pt)
     if not isinstance(obj, dict):
@@ -96,7 +112,12 @@ def read_tensor(path: str | Path) -> torch.Tensor:
     obj = read_checkpoint(path)
     if list(obj) != [""]:
         raise CheckpointError(f"{path}: expected a single tensor, found a dict with keys {sorted(obj)[:5]}")
-    return obj[""].detach()
+    t = obj[""].detach()
+    if not t.is_floating_point():
+        raise CheckpointError(f"{path}: expected a floating-point tensor, found {t.dtype}")
+    if not torch.isfinite(t).all():
+        raise CheckpointError(f"{path}: the tensor holds NaN or Inf values")
+    return t
 
 
 def select(ckpt: dict, *path: str, source: str = "checkpoint") -> dict:
@@ -188,19 +209,51 @@ def module_shapes(module: nn.Module) -> dict[str, tuple]:
     return {k: tuple(v.shape) for k, v in module.state_dict().items()}
 
 
+def _folded(key: str) -> str:
+    """The module key a file key loads into (`x.weight_g` / `x.weight_v` -> `x.weight`)."""
+    return key[: -len("_g")] if key.endswith((".weight_g", ".weight_v")) else key
+
+
+def check_values(module: nn.Module, sd: dict, name: str, limit: int = 5) -> None:
+    """Each tensor of `sd` must have the kind of its module tensor (a floating-point one where the
+    module has a float: integer or bool weights are a broken file) and hold only finite values."""
+    own = dict(module.state_dict(keep_vars=True))
+    wrong_kind, non_finite = [], []
+    for key, value in sd.items():
+        want = own[_folded(key)]
+        if want.is_floating_point() != value.is_floating_point() or value.is_complex():
+            wrong_kind.append(f"{key} ({value.dtype}, expected {'floating point' if want.is_floating_point() else want.dtype})")
+        elif value.is_floating_point() and value.numel() and not torch.isfinite(value).all():
+            non_finite.append(key)
+    if wrong_kind:
+        raise CheckpointError(f"{name}: tensors of the wrong type: {', '.join(wrong_kind[:limit])}"
+                              + (f" and {len(wrong_kind) - limit} more" if len(wrong_kind) > limit else ""))
+    if non_finite:
+        raise CheckpointError(f"{name}: NaN or Inf values in {', '.join(non_finite[:limit])}"
+                              + (f" and {len(non_finite) - limit} more" if len(non_finite) > limit else ""))
+
+
 def load_strict(module: nn.Module, sd: dict, name: str, skip: SkipList | None = None) -> nn.Module:
     """Load `sd` into `module` (typically built on the meta device) strictly.
 
-    Weight norm pairs are folded first. Anything missing, unexpected or mis-shaped raises a
+    Weight norm pairs are folded first. Anything missing, unexpected or mis-shaped, a tensor of the
+    wrong kind (integer / bool where the module has a float) or one holding NaN / Inf raises a
     `CheckpointError` listing the keys; tensors are assigned (no copy into meta storage).
     """
-    sd = fold_weight_norm(sd)
+    not_tensors = sorted(k for k, v in sd.items() if not isinstance(v, torch.Tensor)
+                         and not (skip is not None and skip.matches(k)))
+    if not_tensors:
+        raise CheckpointError(f"{name}: entries that are not tensors: {not_tensors[:5]}")
+    raw = {k: v for k, v in sd.items() if isinstance(v, torch.Tensor)}
+    sd = fold_weight_norm(raw)
     report = compare_keys(module_shapes(module), {k: tuple(v.shape) for k, v in sd.items()}, skip)
     if not report.ok:
         raise CheckpointError(report.describe(name))
     if report.skipped:
         log.debug("%s: skipped %d keys (%s)", name, len(report.skipped), skip.name)
-    sd = {k: v for k, v in sd.items() if k not in set(report.skipped)}
+    skipped = set(report.skipped)
+    check_values(module, {k: v for k, v in raw.items() if _folded(k) not in skipped}, name)  # the file's names
+    sd = {k: v for k, v in sd.items() if k not in skipped}
     module.load_state_dict(sd, strict=True, assign=True)
     leftover = [n for n, t in list(module.named_parameters()) + list(module.named_buffers()) if t.is_meta]
     if leftover:

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import typing
 from dataclasses import dataclass
 from pathlib import Path
+
+import yaml
 
 from .timing import Timing
 
@@ -23,9 +26,34 @@ class ConfigError(ValueError):
     """A config file is malformed or incomplete; the message names the key."""
 
 
+class Checked:
+    """Base of the config dataclasses: every integer field (and every integer in a tuple field) is a
+    count or a size and must be >= 1; fields listed in `NON_NEGATIVE` (token ids, depths upstream
+    runs with zero layers) must be >= 0. Messages start with the field name (`_build` prefixes the
+    section), so an impossible value is a ConfigError naming its key, never a ZeroDivisionError later."""
+
+    NON_NEGATIVE: typing.ClassVar[frozenset] = frozenset()
+
+    def __post_init__(self):
+        for f in dataclasses.fields(self):
+            _check_counts(getattr(self, f.name), f.name, 0 if f.name in self.NON_NEGATIVE else 1)
+
+
+def _check_counts(value, name: str, minimum: int) -> None:
+    if isinstance(value, bool):
+        return
+    if isinstance(value, int) and value < minimum:
+        raise ConfigError(f"{name}: must be {'a positive' if minimum else 'a non-negative'} integer, got {value}")
+    if isinstance(value, tuple):
+        for i, v in enumerate(value):
+            _check_counts(v, f"{name}[{i}]", minimum)
+
+
 @dataclass(frozen=True)
-class ConditionModuleConfig:
+class ConditionModuleConfig(Checked):
     """Conformer encoder + perceiver resampler of one GPT conditioning branch."""
+
+    NON_NEGATIVE = frozenset({"num_blocks", "perceiver_mult"})
 
     output_size: int  # conformer width d
     linear_units: int  # conformer FFN width
@@ -35,13 +63,16 @@ class ConditionModuleConfig:
     perceiver_mult: int  # perceiver FF width = int(dim * mult * 2 / 3)
 
     def __post_init__(self):
+        super().__post_init__()
         if self.input_layer != "conv2d2":
             raise ConfigError(f"input_layer: only 'conv2d2' is supported, got {self.input_layer!r}")
 
 
 @dataclass(frozen=True)
-class GPTConfig:
+class GPTConfig(Checked):
     """T2S GPT ("UnifiedVoice" v2)."""
+
+    NON_NEGATIVE = frozenset({"layers", "start_mel_token", "stop_mel_token", "start_text_token", "stop_text_token"})
 
     model_dim: int
     max_mel_tokens: int  # mel position table = max_mel_tokens + 3 rows
@@ -57,10 +88,31 @@ class GPTConfig:
     condition_module: ConditionModuleConfig
     emo_condition_module: ConditionModuleConfig
 
+    def __post_init__(self):
+        super().__post_init__()
+        check_gpt_sizes(self)
+
+
+def check_gpt_sizes(c) -> None:
+    """What the official GPT cannot run: heads that do not split the width (HF GPT-2 raises), control
+    tokens outside their embedding tables."""
+    if c.model_dim % c.heads:
+        raise ConfigError(f"model_dim: {c.model_dim} is not divisible by heads {c.heads}")
+    for name in ("start_mel_token", "stop_mel_token"):
+        if getattr(c, name) >= c.number_mel_codes:
+            raise ConfigError(f"{name}: {getattr(c, name)} lies outside the mel table "
+                              f"(number_mel_codes {c.number_mel_codes})")
+    for name in ("start_text_token", "stop_text_token"):
+        if getattr(c, name) > c.number_text_tokens:
+            raise ConfigError(f"{name}: {getattr(c, name)} lies outside the text table "
+                              f"(number_text_tokens + 1 = {c.number_text_tokens + 1} rows)")
+
 
 @dataclass(frozen=True)
-class SemanticCodecConfig:
+class SemanticCodecConfig(Checked):
     """MaskGCT semantic codec (RepCodec encoder + one factorised VQ)."""
+
+    NON_NEGATIVE = frozenset({"vocos_num_layers"})
 
     codebook_size: int
     hidden_size: int
@@ -71,7 +123,7 @@ class SemanticCodecConfig:
 
 
 @dataclass(frozen=True)
-class MelConfig:
+class MelConfig(Checked):
     """22.05 kHz log-mel of S2M (= BigVGAN's training features)."""
 
     sr: int
@@ -82,16 +134,30 @@ class MelConfig:
     fmin: float
     fmax: float | None  # official file says "None" (a string), meaning sr / 2
 
+    def __post_init__(self):
+        super().__post_init__()
+        if self.win_length > self.n_fft:  # torch.stft refuses it
+            raise ConfigError(f"win_length: {self.win_length} exceeds n_fft {self.n_fft}")
+        top = self.sr / 2 if self.fmax is None else self.fmax
+        if not (math.isfinite(self.fmin) and 0 <= self.fmin < top and math.isfinite(top)):
+            raise ConfigError(f"fmin: the mel band [{self.fmin}, {self.fmax}] is empty or not finite "
+                              f"(0 <= fmin < fmax, fmax None = sr / 2)")
+
 
 @dataclass(frozen=True)
-class LengthRegulatorConfig:
+class LengthRegulatorConfig(Checked):
+    NON_NEGATIVE = frozenset({"sampling_ratios"})  # their number is read, not their values
+
     channels: int
     in_channels: int
     content_codebook_size: int  # size of the (unused at inference) discrete embedding
+    sampling_ratios: tuple[int, ...]  # one conv block per entry (the values themselves are not read)
 
 
 @dataclass(frozen=True)
-class DiTConfig:
+class DiTConfig(Checked):
+    NON_NEGATIVE = frozenset({"depth"})
+
     hidden_dim: int
     num_heads: int
     depth: int
@@ -104,7 +170,9 @@ class DiTConfig:
 
 
 @dataclass(frozen=True)
-class WaveNetConfig:
+class WaveNetConfig(Checked):
+    NON_NEGATIVE = frozenset({"num_layers"})
+
     hidden_dim: int
     num_layers: int
     kernel_size: int
@@ -112,7 +180,7 @@ class WaveNetConfig:
 
 
 @dataclass(frozen=True)
-class S2MelConfig:
+class S2MelConfig(Checked):
     mel: MelConfig
     style_dim: int
     length_regulator: LengthRegulatorConfig
@@ -120,8 +188,33 @@ class S2MelConfig:
     wavenet: WaveNetConfig
 
 
+def parse_s2mel(s2, source: str) -> S2MelConfig:
+    """The `s2mel` section (the same in IndexTTS-2 and 2.5)."""
+    s2 = _section(s2, f"{source}: s2mel")
+    pre = _section(s2.get("preprocess_params"), f"{source}: s2mel.preprocess_params")
+    spect = dict(_section(pre.get("spect_params"), f"{source}: s2mel.preprocess_params.spect_params"))
+    spect["sr"] = pre.get("sr")
+    if spect.get("fmax") in ("None", None):
+        spect["fmax"] = None
+    s2mel = S2MelConfig(
+        mel=_build(MelConfig, spect, "s2mel.preprocess_params.spect_params", source),
+        style_dim=_get(_section(s2.get("style_encoder"), f"{source}: s2mel.style_encoder"), "dim", int,
+                       "s2mel.style_encoder", source),
+        length_regulator=_build(LengthRegulatorConfig, s2.get("length_regulator"), "s2mel.length_regulator", source),
+        dit=_build(DiTConfig, s2.get("DiT"), "s2mel.DiT", source),
+        wavenet=_build(WaveNetConfig, s2.get("wavenet"), "s2mel.wavenet", source),
+    )
+    _reject_unknown(s2, {"preprocess_params", "style_encoder", "length_regulator", "DiT", "wavenet"}, "s2mel", source)
+    return s2mel
+
+
+def check_emo_num(emo_num: tuple[int, ...], source: str) -> None:
+    if len(emo_num) != 8:
+        raise ConfigError(f"{source}: emo_num must list 8 positive block sizes, got {list(emo_num)}")
+
+
 @dataclass(frozen=True)
-class IndexTTS2Config:
+class IndexTTS2Config(Checked):
     """The whole official `config.yaml`: networks, file names, emotion block sizes."""
 
     gpt: GPTConfig
@@ -136,47 +229,26 @@ class IndexTTS2Config:
     emo_num: tuple[int, ...]  # rows per emotion in feat1/feat2, official emotion order
     qwen_emo_path: str
 
+    version = "2"  # the model generation (config25.IndexTTS25Config says "2.5"); not a field
+
     @classmethod
     def from_yaml(cls, path: str | Path) -> "IndexTTS2Config":
-        import yaml
-
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"config file not found: {path}")
-        try:
-            raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except yaml.YAMLError as e:
-            raise ConfigError(f"{path}: not valid YAML ({e})") from e
+        raw = read_yaml(path)
         return cls.from_dict(raw, source=str(path))
 
     @classmethod
     def from_dict(cls, raw: dict, source: str = "config") -> "IndexTTS2Config":
         raw = _section(raw, source)
-        s2 = _section(raw.get("s2mel"), f"{source}: s2mel")
-        pre = _section(s2.get("preprocess_params"), f"{source}: s2mel.preprocess_params")
-        spect = dict(_section(pre.get("spect_params"), f"{source}: s2mel.preprocess_params.spect_params"))
-        spect["sr"] = pre.get("sr")
-        if spect.get("fmax") in ("None", None):
-            spect["fmax"] = None
-        s2mel = S2MelConfig(
-            mel=_build(MelConfig, spect, "s2mel.preprocess_params.spect_params", source),
-            style_dim=_get(_section(s2.get("style_encoder"), f"{source}: s2mel.style_encoder"), "dim", int,
-                           "s2mel.style_encoder", source),
-            length_regulator=_build(LengthRegulatorConfig, s2.get("length_regulator"),
-                                    "s2mel.length_regulator", source),
-            dit=_build(DiTConfig, s2.get("DiT"), "s2mel.DiT", source),
-            wavenet=_build(WaveNetConfig, s2.get("wavenet"), "s2mel.wavenet", source),
-        )
-        _reject_unknown(s2, {"preprocess_params", "style_encoder", "length_regulator", "DiT", "wavenet"},
-                        "s2mel", source)
         top = {k: v for k, v in raw.items() if k not in ("s2mel",)}
-        top["s2mel"] = s2mel
+        top["s2mel"] = parse_s2mel(raw.get("s2mel"), source)
         top["emo_num"] = tuple(_get(raw, "emo_num", list, "", source))
         dataset = _section(raw.get("dataset"), f"{source}: dataset")
         top["bpe_model"] = _get(dataset, "bpe_model", str, "dataset", source)
         cfg = _build(cls, top, "", source)
-        if len(cfg.emo_num) != 8 or any(n <= 0 for n in cfg.emo_num):
-            raise ConfigError(f"{source}: emo_num must list 8 positive block sizes, got {list(cfg.emo_num)}")
+        check_emo_num(cfg.emo_num, source)
         return cfg
 
     @property
@@ -186,7 +258,7 @@ class IndexTTS2Config:
 
 
 @dataclass(frozen=True)
-class BigVGANConfig:
+class BigVGANConfig(Checked):
     """Generator part of NVIDIA BigVGAN v2 `config.json`."""
 
     num_mels: int
@@ -208,10 +280,7 @@ class BigVGANConfig:
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"BigVGAN config not found: {path}")
-        try:
-            raw = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as e:
-            raise ConfigError(f"{path}: not valid JSON ({e})") from e
+        raw = read_json(path)
         return cls.from_dict(raw, source=str(path))
 
     @classmethod
@@ -220,11 +289,16 @@ class BigVGANConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         # config.json mixes training fields in; only generator fields are read
         cfg = _build(cls, {k: v for k, v in raw.items() if k in known}, "", source)
-        if cfg.resblock != "1" or cfg.activation not in ("snake", "snakebeta"):
-            raise ConfigError(f"{source}: unsupported BigVGAN variant resblock={cfg.resblock!r} "
-                              f"activation={cfg.activation!r}")
-        if len(cfg.upsample_rates) != len(cfg.upsample_kernel_sizes):
-            raise ConfigError(f"{source}: upsample_rates and upsample_kernel_sizes differ in length")
+        # refused: only what the official generator cannot build or run (it raises for another
+        # resblock or activation name, and indexes past its lists when one is shorter)
+        if cfg.resblock not in ("1", "2"):
+            raise ConfigError(f"{source}: 'resblock' must be \"1\" or \"2\", got {cfg.resblock!r}")
+        if cfg.activation not in ("snake", "snakebeta"):
+            raise ConfigError(f"{source}: 'activation' must be 'snake' or 'snakebeta', got {cfg.activation!r}")
+        if len(cfg.upsample_kernel_sizes) < len(cfg.upsample_rates):
+            raise ConfigError(f"{source}: upsample_kernel_sizes has fewer entries than upsample_rates")
+        if len(cfg.resblock_dilation_sizes) < len(cfg.resblock_kernel_sizes):
+            raise ConfigError(f"{source}: resblock_dilation_sizes has fewer entries than resblock_kernel_sizes")
         return cfg
 
     @property
@@ -240,7 +314,7 @@ IGNORED = {
     "": {"dataset", "vocoder", "version"},  # dataset.bpe_model is read, the rest is training
     "gpt": {"use_mel_codes_as_input", "mel_length_compression", "train_solo_embeddings", "condition_type"},
     "s2mel": {"dit_type", "reg_loss_type"},
-    "s2mel.length_regulator": {"is_discrete", "sampling_ratios", "vector_quantize", "n_codebooks",
+    "s2mel.length_regulator": {"is_discrete", "vector_quantize", "n_codebooks",
                                "quantizer_dropout", "f0_condition", "n_f0_bins"},
     "s2mel.DiT": {"class_dropout_prob", "block_size", "target", "content_codebook_size", "content_type",
                   "f0_condition", "n_f0_bins", "content_codebooks", "is_causal", "zero_prompt_speech_token",
@@ -255,6 +329,30 @@ REQUIRED_VALUES = {
                   "style_as_token": False, "f0_condition": False},
     "s2mel.length_regulator": {"is_discrete": False, "f0_condition": False},
 }
+
+
+def read_yaml(path: Path):
+    """A YAML file through safe_load (no tags that build objects); malformed, undecodable or nested
+    too deeply for the parser -> ConfigError naming the file."""
+    try:
+        return yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML ({e})") from e
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not a UTF-8 text file ({e})") from e
+    except RecursionError:
+        raise ConfigError(f"{path}: nested too deeply to be a config file") from None
+
+
+def read_json(path: Path):
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise ConfigError(f"{path}: not valid JSON ({e})") from e
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not a UTF-8 text file ({e})") from e
+    except RecursionError:
+        raise ConfigError(f"{path}: nested too deeply to be a config file") from None
 
 
 def _section(value, where: str) -> dict:
@@ -308,12 +406,18 @@ def _coerce(value, typ, name: str, source: str):
     return value
 
 
-def _reject_unknown(d: dict, known: set, section: str, source: str) -> None:
-    for key, want in REQUIRED_VALUES.get(section, {}).items():
+def _reject_unknown(d: dict, known: set, section: str, source: str, cls=None) -> None:
+    """Keys neither read nor ignored are errors. A dataclass may declare its own `IGNORED_KEYS` /
+    `REQUIRED_KEYS` (the 2.5 sections do); otherwise the v2 tables above apply by section name."""
+    required = getattr(cls, "REQUIRED_KEYS", None)
+    required = REQUIRED_VALUES.get(section, {}) if required is None else required
+    ignored = getattr(cls, "IGNORED_KEYS", None)
+    ignored = IGNORED.get(section, set()) if ignored is None else ignored
+    for key, want in required.items():
         if key in d and d[key] != want:
             name = f"{section}.{key}" if section else key
-            raise ConfigError(f"{source}: '{name}' = {d[key]!r} is not supported (IndexTTS2 v2 uses {want!r})")
-    unknown = set(d) - known - IGNORED.get(section, set())
+            raise ConfigError(f"{source}: '{name}' = {d[key]!r} is not supported (IndexTTS2 uses {want!r})")
+    unknown = set(d) - known - set(ignored)
     if unknown:
         names = ", ".join(sorted(f"{section}.{k}" if section else k for k in unknown))
         raise ConfigError(f"{source}: unknown key(s) {names}")
@@ -331,7 +435,7 @@ def _build(cls, d, section: str, source: str):
             kwargs[f.name] = value
             continue
         kwargs[f.name] = _get(d, f.name, hints[f.name], section, source)
-    _reject_unknown(d, {f.name for f in dataclasses.fields(cls)}, section, source)
+    _reject_unknown(d, {f.name for f in dataclasses.fields(cls)}, section, source, cls)
     try:
         return cls(**kwargs)
     except ConfigError as e:

@@ -170,3 +170,56 @@ def test_load_bigvgan_roundtrip_and_strictness(tmp_path):
     torch.save(sd, tmp_path / "bigvgan" / "bigvgan_generator.pt")
     with pytest.raises(CheckpointError, match="no entry 'generator'"):
         load_bigvgan(tmp_path / "bigvgan", "cpu")
+
+
+# ---- every config the official constructor builds (issue 13 item 1) ------------------------------
+@pytest.mark.parametrize("c0,rates,kernels", [
+    (100, (2, 2, 2), (4, 4, 4)),  # 100 -> 50, 25, 12 (floor division, not divisible by 8)
+    (7, (2, 3), (4, 3)),  # odd width: 7 -> 3 -> 1; rate 3 with kernel 3 (k − u = 0)
+    (9, (2, 2), (5, 3)),  # odd (k − u): each such stage adds one sample
+])
+def test_widths_and_lengths_of_configs_upstream_builds(c0, rates, kernels, one_thread):
+    cfg = tiny_bigvgan_config(upsample_initial_channel=c0, upsample_rates=rates, upsample_kernel_sizes=kernels)
+    model = tiny_bigvgan(upsample_initial_channel=c0, upsample_rates=rates, upsample_kernel_sizes=kernels)
+    for i, up in enumerate(model.ups):
+        assert (up[0].in_channels, up[0].out_channels) == (c0 // 2 ** i, c0 // 2 ** (i + 1))
+    assert model.conv_post.in_channels == c0 // 2 ** len(rates)
+    assert BigVGANConfig.from_dict(_raw(cfg)) == cfg  # the config loader accepts it too
+    for frames in (1, 2, 5):
+        with torch.no_grad():
+            wav = model(torch.randn(1, 80, frames))
+        assert wav.shape == (1, 1, model.output_samples(frames))
+        n = frames
+        for u, k in zip(rates, kernels):
+            n = n * u + (k - u) % 2
+        assert wav.shape[-1] == n
+
+
+def test_resblock_2_is_built_and_loads(tmp_path, one_thread):
+    model = tiny_bigvgan(seed=3, resblock="2", resblock_kernel_sizes=(3, 5), resblock_dilation_sizes=((1, 3), (1, 2)))
+    keys = set(model.state_dict())
+    assert "resblocks.0.convs.1.weight" in keys and "resblocks.0.activations.1.act.alpha" in keys
+    assert not any(".convs1." in k or ".convs2." in k for k in keys)
+    _save_official(model, tmp_path / "bigvgan", _raw(model.cfg))
+    mel = torch.randn(1, 80, 3)
+    with torch.no_grad():
+        torch.testing.assert_close(load_bigvgan(tmp_path / "bigvgan")(mel), model(mel), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("kw,needle", [
+    (dict(upsample_rates=(16, 16), upsample_kernel_sizes=(8, 32)), "smaller than its rate"),
+    (dict(resblock_kernel_sizes=(4,), resblock_dilation_sizes=((1,),)), "does not keep the length"),
+    (dict(resblock_kernel_sizes=(3, 3), resblock_dilation_sizes=((1,),)), "fewer entries"),
+    (dict(resblock="3"), "resblock"),
+])
+def test_only_configs_upstream_cannot_run_are_refused(kw, needle):
+    with pytest.raises(ValueError, match=needle):
+        BigVGAN(tiny_bigvgan_config(**kw))
+
+
+def test_even_kernel_with_even_dilation_runs(one_thread):
+    """k = 4 with dilation 2 keeps the length (d·(k−1) = 6), but AMPBlock1's dilation-1 partner does
+    not; resblock 2 has no such partner and upstream runs it."""
+    model = tiny_bigvgan(resblock="2", resblock_kernel_sizes=(4,), resblock_dilation_sizes=((2,),))
+    with torch.no_grad():
+        assert model(torch.randn(1, 80, 2)).shape == (1, 1, 512)

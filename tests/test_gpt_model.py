@@ -203,3 +203,34 @@ def test_contract_uses_the_config_widths(official_config):
     assert sd["perceiver_encoder.layers.1.1.0.weight"].shape == (3412, 1280)
     assert sd["emo_perceiver_encoder.layers.0.0.to_q.weight"].shape == (256, 1024)
     assert all(t.is_meta for t in sd.values())
+
+
+# ---- every config the official constructors build (issue 13 item 1) -----------------------------
+@pytest.mark.parametrize("dim,heads,cond,emo", [
+    (21, 3, (6, 5, 3, 7), (10, 7, 5, 3)),  # odd model width, odd conformer FFN, 3 and 5 heads
+    (15, 5, (6, 3, 2, 1), (2, 9, 1, 2)),  # one-head emotion conformer of width 2, perceiver_mult 2
+])
+def test_odd_widths_build_and_run(dim, heads, cond, emo):
+    """Only what upstream cannot build is refused (model_dim % heads, conformer width % heads, odd
+    conformer width); odd model widths, FFN sizes, head counts and multipliers build and run."""
+    def module(v):
+        return ConditionModuleConfig(output_size=v[0], linear_units=v[1], attention_heads=v[2], num_blocks=1,
+                                     input_layer="conv2d2", perceiver_mult=v[3])
+    m = tiny_model(model_dim=dim, heads=heads, condition_module=module(cond), emo_condition_module=module(emo))
+    spk = torch.randn(1, 13, 1024)
+    with torch.no_grad():
+        conds = m.conditioning(m.speaker_latents(spk), m.merge_emovec(spk, spk, 1.0))
+        assert conds.shape == (1, 34, dim)
+        h = m.hidden_states(m.prompt_embeds(conds, torch.tensor([3, 4, 5])))
+    assert h.shape == (1, 34 + 5 + 1, dim) and torch.isfinite(h).all()
+
+
+def test_indivisible_widths_are_refused_as_upstream():
+    with pytest.raises(ValueError, match="divisible"):
+        UnifiedVoice(tiny_config(model_dim=16, heads=3))
+    with pytest.raises(ValueError, match="divisible"):
+        ConformerEncoder(1024, ConditionModuleConfig(output_size=9, linear_units=4, attention_heads=2, num_blocks=1,
+                                                     input_layer="conv2d2", perceiver_mult=1))
+    with pytest.raises(ValueError, match="even"):
+        ConformerEncoder(1024, ConditionModuleConfig(output_size=9, linear_units=4, attention_heads=3, num_blocks=1,
+                                                     input_layer="conv2d2", perceiver_mult=1))

@@ -15,7 +15,7 @@ CORE = ROOT / "indextts2_core"
 # lower layers first; a module may import its own layer or any layer below it
 LAYERS = [
     {"timing", "checkpoints"},
-    {"config", "prompt_cache"},
+    {"config", "config25", "prompt_cache"},
     {"audio", "text", "emotion", "gpt", "s2mel", "semantic", "speaker", "vocoder", "model_files"},
     {"download", "model_sources"},
     {"pipeline"},

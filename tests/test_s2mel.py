@@ -3,6 +3,8 @@ sampler (CFG packing, guidance off, noise, progress), input validation and the s
 
 from __future__ import annotations
 
+import dataclasses
+
 import math
 
 import pytest
@@ -13,7 +15,7 @@ from indextts2_core.config import (DiTConfig, LengthRegulatorConfig, MelConfig, 
                                    WaveNetConfig)
 from indextts2_core.timing import Timing
 from indextts2_core.s2mel import flow_matching
-from indextts2_core.s2mel.dit import apply_rope, ffn_width, rope_angles
+from indextts2_core.s2mel.dit import DiT, apply_rope, ffn_width, rope_angles
 from indextts2_core.s2mel.length_regulator import LengthRegulator
 from indextts2_core.s2mel.model import (CFM_SKIP, LENGTH_REGULATOR_SKIP, GPT_LAYER_SIZES, S2Mel,
                                         load_s2mel)
@@ -27,7 +29,8 @@ def tiny_s2mel_config(lr_in: int = 1024, channels: int = 8, hidden: int = 16, he
     return S2MelConfig(
         mel=MelConfig(sr=22050, n_fft=1024, win_length=1024, hop_length=256, n_mels=MELS, fmin=0.0, fmax=None),
         style_dim=style,
-        length_regulator=LengthRegulatorConfig(channels=channels, in_channels=lr_in, content_codebook_size=4),
+        length_regulator=LengthRegulatorConfig(channels=channels, in_channels=lr_in, content_codebook_size=4,
+                                               sampling_ratios=(1, 1, 1, 1)),
         dit=DiTConfig(hidden_dim=hidden, num_heads=heads, depth=depth, in_channels=MELS, content_dim=channels,
                       style_condition=True, final_layer_type="wavenet", long_skip_connection=True,
                       uvit_skip_connection=True),
@@ -42,9 +45,25 @@ def tiny_s2mel(seed: int = 0, **kw) -> S2Mel:
 
 # ---------------------------------------------------------------- length regulator
 
+def lr_config(channels: int, in_channels: int, blocks: int = 4) -> LengthRegulatorConfig:
+    return LengthRegulatorConfig(channels=channels, in_channels=in_channels, content_codebook_size=4,
+                                 sampling_ratios=(1,) * blocks)
+
+
+@pytest.mark.parametrize("blocks", [0, 1, 3, 6])
+def test_length_regulator_builds_one_block_per_sampling_ratio(blocks):
+    """Upstream builds one (Conv k3, GroupNorm, Mish) block per sampling_ratios entry, then a k1 conv."""
+    lr = LengthRegulator(lr_config(5, 7, blocks)).eval()
+    convs = [m for m in lr.model if isinstance(m, torch.nn.Conv1d)]
+    assert len(convs) == blocks + 1 and convs[-1].kernel_size == (1,)
+    assert f"model.{3 * blocks}.weight" in lr.state_dict()
+    with torch.no_grad():
+        assert lr(torch.randn(1, 4, 7), 9).shape == (1, 9, 5)
+
+
 def test_length_regulator_gives_every_requested_count(one_thread):
     torch.manual_seed(0)
-    lr = LengthRegulator(LengthRegulatorConfig(channels=2, in_channels=3, content_codebook_size=4)).eval()
+    lr = LengthRegulator(lr_config(2, 3)).eval()
     x = torch.randn(1, 5, 3)
     with torch.inference_mode():
         for frames in range(1, 4001):
@@ -53,7 +72,7 @@ def test_length_regulator_gives_every_requested_count(one_thread):
 
 def test_length_regulator_is_nearest_interpolation_then_conv_stack():
     torch.manual_seed(1)
-    lr = LengthRegulator(LengthRegulatorConfig(channels=4, in_channels=6, content_codebook_size=4)).eval()
+    lr = LengthRegulator(lr_config(4, 6)).eval()
     x = torch.randn(1, 7, 6)
     with torch.no_grad():
         for frames in (1, 3, 7, 12, 100):
@@ -63,7 +82,7 @@ def test_length_regulator_is_nearest_interpolation_then_conv_stack():
 
 
 def test_length_regulator_rejects_bad_input():
-    lr = LengthRegulator(LengthRegulatorConfig(channels=2, in_channels=3, content_codebook_size=4))
+    lr = LengthRegulator(lr_config(2, 3))
     for bad in (0, -4, 2.5, True):
         with pytest.raises(ValueError, match="target_frames"):
             lr(torch.randn(1, 4, 3), bad)
@@ -132,6 +151,26 @@ def test_dit_output_shape_and_batch_independence():
 
 
 # ---------------------------------------------------------------- WaveNet padding
+
+@pytest.mark.parametrize("hidden,heads,depth,wn_hidden,channels,style", [
+    (12, 3, 4, 7, 5, 3),  # head width 4, even depth, odd WaveNet / content / style widths
+    (10, 1, 1, 9, 3, 1),  # one head of width 10, one block
+])
+def test_dit_builds_every_width_upstream_runs(hidden, heads, depth, wn_hidden, channels, style, one_thread):
+    torch.manual_seed(0)
+    base = tiny_s2mel_config(lr_in=6, channels=channels, style=style)
+    cfg = S2MelConfig(mel=base.mel, style_dim=style, length_regulator=base.length_regulator,
+                      dit=dataclasses.replace(base.dit, hidden_dim=hidden, num_heads=heads, depth=depth),
+                      wavenet=dataclasses.replace(base.wavenet, hidden_dim=wn_hidden))
+    model = S2Mel(cfg).eval()
+    with torch.no_grad():
+        cond = model.target_condition(torch.randn(1, 3, 6), 5)
+        mel = model.sample(model.length_regulator(torch.randn(1, 2, 6), 4), cond, torch.randn(1, MELS, 4),
+                           torch.randn(1, style), steps=2, generator=torch.Generator().manual_seed(0))
+    assert mel.shape == (1, MELS, 5) and torch.isfinite(mel).all()
+    with pytest.raises(ValueError, match="heads of even size"):  # RoPE needs pairs: upstream fails too
+        DiT(dataclasses.replace(cfg, dit=dataclasses.replace(cfg.dit, hidden_dim=9, num_heads=3)))
+
 
 def test_reflect_padding_of_wavenet_convs():
     conv = ReflectConv1d(1, 1, 5)

@@ -134,9 +134,13 @@ class ConformerEncoder(nn.Module):
 
     def __init__(self, input_size: int, cfg: ConditionModuleConfig):
         super().__init__()
+        # the two refusals of the official constructor (WeNet asserts the first; its sinusoid
+        # table, built at construction, cannot be filled for an odd width)
         if cfg.output_size % cfg.attention_heads:
             raise ValueError(f"conformer output_size {cfg.output_size} is not divisible by "
                              f"attention_heads {cfg.attention_heads}")
+        if cfg.output_size % 2:
+            raise ValueError(f"conformer output_size {cfg.output_size} must be even (sinusoidal position table)")
         self.output_size = cfg.output_size
         self.embed = Conv2dSubsampling2(input_size, cfg.output_size)
         self.encoders = nn.ModuleList(

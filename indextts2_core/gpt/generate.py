@@ -217,15 +217,19 @@ class BeamHypotheses:
         self.num_beams = num_beams
         self.length_penalty = length_penalty
         self.beams: list[tuple[float, torch.Tensor, bool]] = []  # (score, codes, ended by stop)
+        self.origins: list[tuple[int, ...]] = []  # per entry: the beam row each token was taken from
         self.worst_score = 1e9
 
-    def add(self, codes: torch.Tensor, sum_logprobs: float, generated_len: int, finished: bool) -> None:
+    def add(self, codes: torch.Tensor, sum_logprobs: float, generated_len: int, finished: bool,
+            origins: tuple[int, ...] = ()) -> None:
         score = sum_logprobs / (generated_len ** self.length_penalty)
         if len(self.beams) < self.num_beams or score > self.worst_score:
             self.beams.append((score, codes, finished))
+            self.origins.append(tuple(origins))
             if len(self.beams) > self.num_beams:
                 ranked = sorted((s, i) for i, (s, _, _) in enumerate(self.beams))
                 del self.beams[ranked[0][1]]
+                del self.origins[ranked[0][1]]
                 self.worst_score = ranked[1][0]
             else:
                 self.worst_score = min(score, self.worst_score)
@@ -236,7 +240,13 @@ class BeamHypotheses:
         return self.worst_score >= best_sum_logprobs / generated_len ** self.length_penalty
 
     def best(self):
-        return sorted(self.beams, key=lambda h: h[0])[-1]  # ties: the later entry wins
+        return self.beams[self._best()]
+
+    def best_origins(self) -> tuple[int, ...]:
+        return self.origins[self._best()]
+
+    def _best(self) -> int:
+        return sorted(range(len(self.beams)), key=lambda i: self.beams[i][0])[-1]  # ties: the later entry wins
 
 
 # ---- generation -------------------------------------------------------------------------------
@@ -249,17 +259,20 @@ class GenerationResult:
     steps: int  # decode steps run
     score: float | None = None  # beam score of the returned hypothesis (beams > 1)
     target_tokens: int | None = None
+    beam_indices: tuple[int, ...] | None = None  # beams > 1: the beam row each token of `sequence` came from
 
 
 @torch.no_grad()  # not inference_mode: the returned codes must be usable in ordinary tensor code
 def generate_codes(model: UnifiedVoice, conds: torch.Tensor, text_ids: torch.Tensor,
                    settings: DecodingSettings | None = None, target_tokens: int | None = None,
                    generator: torch.Generator | None = None, progress=None, *,
-                   on_step: StepHook | None = None) -> GenerationResult:
+                   on_step: StepHook | None = None, lang: int | None = None) -> GenerationResult:
     """Decode semantic codes for one segment.
 
-    conds [1, 34, D] from `model.conditioning`, text ids [L]. `target_tokens` asks for exactly that
-    many codes; otherwise the model stops on its own, capped at `settings.max_mel_tokens`. `progress(i, total)` is called after
+    conds from `model.conditioning` ([1, 34, D] for IndexTTS-2, [1, 3, D] for 2.5), text ids [L];
+    `lang` is the segment's language row for a 2.5 model (which adds it to every text row) and must
+    be None for IndexTTS-2. `target_tokens` asks for exactly that many codes; otherwise the model
+    stops on its own, capped at `settings.max_mel_tokens`. `progress(i, total)` is called after
     every decode step and may raise to interrupt; `on_step(logits, scores)` sees each step's raw
     logits [B, V] and processed scores [B, V] (before beam scores), e.g. to inspect or record them.
     """
@@ -273,13 +286,14 @@ def generate_codes(model: UnifiedVoice, conds: torch.Tensor, text_ids: torch.Ten
     if conds.dim() != 3 or conds.size(0) != 1 or conds.size(-1) != model.cfg.model_dim:
         raise ValueError(f"conds must be [1, N, {model.cfg.model_dim}], got {list(conds.shape)}")
 
-    prompt = model.prompt_embeds(conds.to(device=device, dtype=model.mel_head.weight.dtype), text_ids)
+    # the model keeps float32 conds float32; a 2.5 model also takes the segment's language
+    prompt = model.prompt_embeds(conds.to(device), text_ids, **({} if lang is None else {"lang": lang}))
     beams = settings.num_beams
     cache = KVCache.for_model(model, beams, prompt.size(1) + steps)
     logits = prefill(model, prompt, cache).expand(beams, -1)
     run = _run_beams if beams > 1 else _run_single
-    seq, score, finished, done_steps = run(model, logits, cache, prompt.size(1), steps, settings,
-                                           target_tokens, generator, progress, on_step)
+    seq, score, finished, done_steps, origins = run(model, logits, cache, prompt.size(1), steps, settings,
+                                                    target_tokens, generator, progress, on_step)
     sequence = seq.view(1, -1)
     hits = (sequence[0] == stop).nonzero().flatten().tolist()
     code_len = hits[0] if hits else sequence.size(1)
@@ -290,7 +304,7 @@ def generate_codes(model: UnifiedVoice, conds: torch.Tensor, text_ids: torch.Ten
                     "the segment)", steps, code_len)
     elif code_len == 0:
         log.warning("the model emitted the stop token at the first step: no codes")
-    return GenerationResult(codes, stopped, sequence, done_steps, score, target_tokens)
+    return GenerationResult(codes, stopped, sequence, done_steps, score, target_tokens, origins)
 
 
 def _history(prefix: torch.Tensor, gen: torch.Tensor, step: int) -> torch.Tensor:
@@ -320,7 +334,7 @@ def _run_single(model, logits, cache, prompt_len, steps, settings, target, gener
             break
         if step + 1 < steps:
             logits = decode_one_token(model, token, step, prompt_len, cache)
-    return gen[0, :step + 1], None, finished, step + 1
+    return gen[0, :step + 1], None, finished, step + 1, None
 
 
 def _run_beams(model, logits, cache, prompt_len, steps, settings, target, generator, progress, on_step):
@@ -332,6 +346,7 @@ def _run_beams(model, logits, cache, prompt_len, steps, settings, target, genera
     beam_scores = torch.full((beams,), INITIAL_BEAM_SCORE, dtype=torch.float32, device=dev)
     beam_scores[0] = 0.0
     hyps = BeamHypotheses(beams, settings.length_penalty)
+    origins: list[tuple[int, ...]] = [()] * beams  # per running beam: the row each of its tokens came from
     n_cand = 2 * beams  # max(2, 1 + one eos id) * beams
     done = False
     for step in range(steps):
@@ -354,7 +369,8 @@ def _run_beams(model, logits, cache, prompt_len, steps, settings, target, genera
             if token == stop:
                 if rank >= beams or target is not None:  # target mode: the stop token never finishes
                     continue
-                hyps.add(gen[parent, :step].clone(), sc, step + 1, finished=True)
+                hyps.add(gen[parent, :step].clone(), sc, step + 1, finished=True,
+                         origins=origins[parent] + (parent,))
             else:
                 new_scores.append(sc)
                 new_tokens.append(token)
@@ -365,6 +381,7 @@ def _run_beams(model, logits, cache, prompt_len, steps, settings, target, genera
         parent_idx = torch.tensor(parents, device=dev)
         beam_scores = torch.tensor(new_scores, dtype=torch.float32, device=dev)
         gen = gen[parent_idx]
+        origins = [origins[p] + (p,) for p in parents]
         tokens = torch.tensor(new_tokens, device=dev)
         gen[:, step] = tokens
         cache.reorder(parents)
@@ -376,8 +393,8 @@ def _run_beams(model, logits, cache, prompt_len, steps, settings, target, genera
     n = step + 1
     if not done:  # running beams join the hypotheses with their current scores
         for b, sc in enumerate(beam_scores.tolist()):
-            hyps.add(gen[b, :n].clone(), sc, n, finished=False)
+            hyps.add(gen[b, :n].clone(), sc, n, finished=False, origins=origins[b])
     score, codes, finished = hyps.best()
     if codes.numel() < steps:  # the official output appends the stop token below the length limit
         codes = torch.cat((codes, codes.new_tensor([stop])))
-    return codes, score, finished, n
+    return codes, score, finished, n, hyps.best_origins()

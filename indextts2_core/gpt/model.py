@@ -15,10 +15,26 @@ Sequence layout (batch 1, L text ids, spec §4.7 / §4.10):
 Shape legend:
     B batch (beams), T frames / tokens, L text ids, D model_dim, H heads, Dh = D / H,
     V number_mel_codes, W = 1024 conditioning feature width.
+
+Half precision follows the official `use_fp16` run (the whole model `.half()` under CUDA
+autocast), written out so that it does not depend on autocast's per-device op lists (CPU autocast,
+for one, leaves LayerNorm in half). bf16 is the pack's own option for IndexTTS-2 (upstream has fp16
+only) with the same flow, which is also the official 2.5 `use_bf16` one:
+    * the residual stream of the GPT-2 stack is float32: HF GPT2Model adds the (null, float32 zero)
+      position embedding to `inputs_embeds`, which promotes every input row, prefix and fed-back
+      codes alike;
+    * the conditioning rows (`conditioning`) are float32, so the whole prefix is;
+    * LayerNorms compute in float32 (autocast's fp32 list), and so does the gelu_new of the MLP
+      (its `pow` is on that list);
+    * every matmul (Conv1D, attention, mel head) runs in the weights' half dtype, so the KV cache
+      is half; logits come out half and are read as float32.
+The conditioning encoders run under autocast of the weights' dtype (`mixed_precision`), as upstream.
+With float32 weights every cast is a no-op.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 from pathlib import Path
@@ -54,8 +70,26 @@ GPT_SKIP = SkipList(
 )
 
 
+HALF = (torch.float16, torch.bfloat16)
+
+
+def mixed_precision(weight: torch.Tensor):
+    """Autocast to the dtype of half weights (the official fp16 run), a no-op for float32 weights."""
+    if weight.dtype in HALF and weight.device.type in ("cuda", "cpu"):
+        return torch.autocast(weight.device.type, dtype=weight.dtype)
+    return contextlib.nullcontext()
+
+
+class LayerNorm32(nn.LayerNorm):
+    """nn.LayerNorm (same keys) that computes in float32 and returns float32, as autocast does."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.layer_norm(x.float(), self.normalized_shape, self.weight.float(), self.bias.float(), self.eps)
+
+
 class Conv1D(nn.Module):
-    """GPT-2's linear layer: weight stored [in, out] (the checkpoint layout), y = x @ W + b."""
+    """GPT-2's linear layer: weight stored [in, out] (the checkpoint layout), y = x @ W + b, computed
+    in the weights' dtype."""
 
     def __init__(self, nx: int, nf: int):
         super().__init__()
@@ -63,7 +97,8 @@ class Conv1D(nn.Module):
         self.bias = nn.Parameter(torch.empty(nf))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.addmm(self.bias, x.reshape(-1, x.size(-1)), self.weight).view(*x.shape[:-1], -1)
+        x2 = x.reshape(-1, x.size(-1)).to(self.weight.dtype)
+        return torch.addmm(self.bias, x2, self.weight).view(*x.shape[:-1], -1)
 
 
 class GPT2Attention(nn.Module):
@@ -96,18 +131,19 @@ class GPT2MLP(nn.Module):
         self.c_proj = Conv1D(inner, dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.c_proj(F.gelu(self.c_fc(x), approximate="tanh"))  # "gelu_new"
+        return self.c_proj(F.gelu(self.c_fc(x).float(), approximate="tanh"))  # "gelu_new", float32
 
 
 class GPT2Block(nn.Module):
     def __init__(self, dim: int, heads: int):
         super().__init__()
-        self.ln_1 = nn.LayerNorm(dim, eps=1e-5)
+        self.ln_1 = LayerNorm32(dim, eps=1e-5)
         self.attn = GPT2Attention(dim, heads)
-        self.ln_2 = nn.LayerNorm(dim, eps=1e-5)
+        self.ln_2 = LayerNorm32(dim, eps=1e-5)
         self.mlp = GPT2MLP(dim, 4 * dim)
 
     def forward(self, x, cache=None, layer: int = 0, start_pos: int = 0):
+        """x [B, T, D] float32 residual stream; the branches return the weights' dtype."""
         x = x + self.attn(self.ln_1(x), cache, layer, start_pos)
         return x + self.mlp(self.ln_2(x))
 
@@ -118,9 +154,12 @@ class GPT2Stack(nn.Module):
     def __init__(self, dim: int, layers: int, heads: int):
         super().__init__()
         self.h = nn.ModuleList(GPT2Block(dim, heads) for _ in range(layers))
-        self.ln_f = nn.LayerNorm(dim, eps=1e-5)
+        self.ln_f = LayerNorm32(dim, eps=1e-5)
 
     def forward(self, x: torch.Tensor, cache=None, start_pos: int = 0) -> torch.Tensor:
+        """[B, T, D] input embeddings (any float dtype) -> float32 [B, T, D]."""
+        # HF adds the null position embedding (float32 zeros): half inputs become float32
+        x = x.to(torch.promote_types(x.dtype, torch.float32))
         for i, block in enumerate(self.h):
             x = block(x, cache, i, start_pos)
         return self.ln_f(x)
@@ -132,36 +171,37 @@ class LearnedPositionEmbeddings(nn.Module):
         self.emb = nn.Embedding(rows, dim)
 
 
-class UnifiedVoice(nn.Module):
-    def __init__(self, cfg: GPTConfig):
+class UnifiedVoiceBase(nn.Module):
+    """What both generations share (spec 2.5 §4: everything but the speaker conditioning and the
+    language rows): the emotion branch, token and position embeddings, the GPT-2 stack, final norm
+    and heads, the limits and the decoding interface `generate.py` uses (`prompt_embeds`,
+    `hidden_states`, `mel_embeds`, `logits`, `cfg`, `max_codes`)."""
+
+    def __init__(self, cfg):
         super().__init__()
         if cfg.model_dim % cfg.heads:
             raise ValueError(f"gpt.model_dim {cfg.model_dim} is not divisible by gpt.heads {cfg.heads}")
         self.cfg = cfg
-        d, cm, em = cfg.model_dim, cfg.condition_module, cfg.emo_condition_module
-        self.conditioning_encoder = ConformerEncoder(COND_INPUT_DIM, cm)
-        self.perceiver_encoder = PerceiverResampler(d, cm.output_size, SPEAKER_LATENTS, cm.attention_heads,
-                                                    cm.perceiver_mult)
+        d, em = cfg.model_dim, cfg.emo_condition_module
         self.emo_conditioning_encoder = ConformerEncoder(COND_INPUT_DIM, em)
         self.emo_perceiver_encoder = PerceiverResampler(EMO_DIM, em.output_size, 1, em.attention_heads,
                                                         em.perceiver_mult)
         self.emovec_layer = nn.Linear(EMO_DIM, d)
         self.emo_layer = nn.Linear(d, d)
-        self.speed_emb = nn.Embedding(2, d)
         self.text_embedding = nn.Embedding(cfg.number_text_tokens + 1, d)
         self.mel_embedding = nn.Embedding(cfg.number_mel_codes, d)
         self.text_pos_embedding = LearnedPositionEmbeddings(cfg.max_text_tokens + 2, d)
         self.mel_pos_embedding = LearnedPositionEmbeddings(cfg.max_mel_tokens + 3, d)
         self.gpt = GPT2Stack(d, cfg.layers, cfg.heads)
-        self.final_norm = nn.LayerNorm(d, eps=1e-5)
+        self.final_norm = LayerNorm32(d, eps=1e-5)
         self.mel_head = nn.Linear(d, cfg.number_mel_codes)
-        self.text_head = nn.Linear(d, cfg.number_text_tokens + 1)  # in the file, never run by v2
+        self.text_head = nn.Linear(d, cfg.number_text_tokens + 1)  # in the file, never run at inference
 
     # ---- limits -------------------------------------------------------------------------------
     @property
     def max_codes(self) -> int:
-        """Most codes one segment may have: generation feeds code k at mel position k+2 and the
-        latent pass needs [start, codes, stop], so the table (max_mel_tokens + 3 rows) bounds it."""
+        """Most codes one segment may have (= gpt.max_mel_tokens): generation feeds code k at mel
+        position k+2 and v2's latent pass needs [start, codes, stop] in the max_mel_tokens + 3 rows."""
         return self.mel_pos_embedding.emb.num_embeddings - 3
 
     @property
@@ -181,13 +221,9 @@ class UnifiedVoice(nn.Module):
 
     def _encode(self, encoder: ConformerEncoder, perceiver: PerceiverResampler, x: torch.Tensor) -> torch.Tensor:
         lengths = torch.full((x.size(0),), COND_LENGTH, dtype=torch.long, device=x.device)
-        h, mask = encoder(x, lengths)
-        return perceiver(h, mask.squeeze(1))
-
-    def speaker_latents(self, spk_cond_emb: torch.Tensor) -> torch.Tensor:
-        """[B, T, 1024] normalised w2v-BERT features -> [B, 32, D] (official get_conditioning)."""
-        x = self._features(spk_cond_emb, "spk_cond_emb")
-        return self._encode(self.conditioning_encoder, self.perceiver_encoder, x)
+        with mixed_precision(self.mel_head.weight):
+            h, mask = encoder(x, lengths)
+            return perceiver(h, mask.squeeze(1))
 
     def emo_conditioning(self, emo_cond_emb: torch.Tensor) -> torch.Tensor:
         """[B, T, 1024] -> [B, 1024]: emotion conformer + one-latent perceiver."""
@@ -195,8 +231,9 @@ class UnifiedVoice(nn.Module):
         return self._encode(self.emo_conditioning_encoder, self.emo_perceiver_encoder, x).squeeze(1)
 
     def emovec(self, emo_cond_emb: torch.Tensor) -> torch.Tensor:
-        """[B, T, 1024] -> [B, D] (official get_emovec)."""
-        return self.emo_layer(self.emovec_layer(self.emo_conditioning(emo_cond_emb)))
+        """[B, T, 1024] -> [B, D] (official get_emovec); half weights give a half vector."""
+        with mixed_precision(self.mel_head.weight):
+            return self.emo_layer(self.emovec_layer(self.emo_conditioning(emo_cond_emb)))
 
     def merge_emovec(self, spk_cond_emb: torch.Tensor, emo_cond_emb: torch.Tensor, alpha: float) -> torch.Tensor:
         """b + α·(e − b), b from the speaker features, e from the emotion features -> [B, D]."""
@@ -206,24 +243,10 @@ class UnifiedVoice(nn.Module):
         base = self.emovec(spk_cond_emb)
         return base + alpha * (self.emovec(emo_cond_emb) - base)
 
-    def conditioning(self, latents: torch.Tensor, emovec: torch.Tensor) -> torch.Tensor:
-        """[B, 32, D] speaker latents + [B, D] emovec -> conds [B, 34, D] (spec §4.6)."""
-        d = self.cfg.model_dim
-        if latents.dim() != 3 or latents.size(-1) != d:
-            raise ValueError(f"latents must be [B, N, {d}], got {list(latents.shape)}")
-        if emovec.dim() != 2 or emovec.size(-1) != d or emovec.size(0) != latents.size(0):
-            raise ValueError(f"emovec must be [{latents.size(0)}, {d}], got {list(emovec.shape)}")
-        if not (torch.isfinite(latents).all() and torch.isfinite(emovec).all()):
-            raise ValueError("latents / emovec contain NaN or Inf")
-        dtype = self.mel_head.weight.dtype
-        b = latents.size(0)
-        speed = self.speed_emb.weight.to(dtype)
-        # row 1 ("duration_emb_half") then row 0 ("duration_emb"), both always used
-        rows = torch.stack((speed[1], speed[0])).unsqueeze(0).expand(b, -1, -1)
-        return torch.cat((latents.to(dtype) + emovec.to(dtype).unsqueeze(1), rows), dim=1)
-
     # ---- embeddings ---------------------------------------------------------------------------
-    def check_text_ids(self, text_ids: torch.Tensor) -> torch.Tensor:
+    def check_text_ids(self, text_ids: torch.Tensor, limit: bool = True) -> torch.Tensor:
+        """[L] or [1, L] integer ids within the text table -> [L] int64 on the model's device; with
+        `limit`, L must fit the text position table too."""
         ids = torch.as_tensor(text_ids)
         if ids.dim() == 2 and ids.size(0) == 1:
             ids = ids[0]
@@ -231,7 +254,7 @@ class UnifiedVoice(nn.Module):
             raise ValueError(f"text_ids must be an integer tensor [L] or [1, L], got {ids.dtype} {list(ids.shape)}")
         if ids.numel() == 0:
             raise ValueError("text_ids is empty")
-        if ids.numel() > self.max_text_ids:
+        if limit and ids.numel() > self.max_text_ids:
             raise ValueError(f"text_ids has {ids.numel()} tokens; the text position table allows "
                              f"{self.max_text_ids} (gpt.max_text_tokens)")
         if ids.min() < 0 or ids.max() > self.cfg.number_text_tokens:
@@ -239,29 +262,9 @@ class UnifiedVoice(nn.Module):
                              f"got [{int(ids.min())}, {int(ids.max())}]")
         return ids.long().to(self.mel_head.weight.device)
 
-    def text_embeds(self, text_ids: torch.Tensor) -> torch.Tensor:
-        """[L] ids -> [1, L+2, D]: [start_text, ids, stop_text] + text positions 0..L+1."""
-        ids = self.check_text_ids(text_ids)
-        c = self.cfg
-        seq = torch.cat((ids.new_tensor([c.start_text_token]), ids, ids.new_tensor([c.stop_text_token])))
-        pos = torch.arange(seq.numel(), device=seq.device)
-        return (self.text_embedding(seq) + self.text_pos_embedding.emb(pos)).unsqueeze(0)
-
     def mel_embeds(self, codes: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
         """[B, T] codes at mel positions [T] -> [B, T, D]."""
         return self.mel_embedding(codes) + self.mel_pos_embedding.emb(positions)
-
-    def prompt_embeds(self, conds: torch.Tensor, text_ids: torch.Tensor) -> torch.Tensor:
-        """Generation prefix [1, 34 + L+2 + 1, D]: conds, text, start mel token at mel position 0."""
-        c = self.cfg
-        ids = self.check_text_ids(text_ids)
-        # generation drops start/stop-text ids from the text (SentencePiece never emits them in v2)
-        ids = ids[(ids != c.start_text_token) & (ids != c.stop_text_token)]
-        if ids.numel() == 0:
-            raise ValueError("text_ids holds only start/stop text tokens")
-        start = torch.full((1, 1), c.start_mel_token, dtype=torch.long, device=ids.device)
-        mel = self.mel_embeds(start, torch.zeros(1, dtype=torch.long, device=ids.device))
-        return torch.cat((conds[:1], self.text_embeds(ids), mel), dim=1)
 
     # ---- transformer --------------------------------------------------------------------------
     def hidden_states(self, embeds: torch.Tensor, cache=None, start_pos: int = 0) -> torch.Tensor:
@@ -270,8 +273,67 @@ class UnifiedVoice(nn.Module):
         return self.final_norm(self.gpt(embeds, cache, start_pos))
 
     def logits(self, hidden: torch.Tensor) -> torch.Tensor:
-        return self.mel_head(hidden)
+        """[.., D] -> [.., V] in the weights' dtype (callers read them as float32)."""
+        return self.mel_head(hidden.to(self.mel_head.weight.dtype))
 
+
+class UnifiedVoice(UnifiedVoiceBase):
+    """IndexTTS-2: speaker conformer + perceiver latents (32 rows) and two speed rows."""
+
+    def __init__(self, cfg: GPTConfig):
+        super().__init__(cfg)
+        d, cm = cfg.model_dim, cfg.condition_module
+        self.conditioning_encoder = ConformerEncoder(COND_INPUT_DIM, cm)
+        self.perceiver_encoder = PerceiverResampler(d, cm.output_size, SPEAKER_LATENTS, cm.attention_heads,
+                                                    cm.perceiver_mult)
+        self.speed_emb = nn.Embedding(2, d)
+
+    # ---- conditioning -------------------------------------------------------------------------
+    def speaker_latents(self, spk_cond_emb: torch.Tensor) -> torch.Tensor:
+        """[B, T, 1024] normalised w2v-BERT features -> [B, 32, D] (official get_conditioning)."""
+        x = self._features(spk_cond_emb, "spk_cond_emb")
+        return self._encode(self.conditioning_encoder, self.perceiver_encoder, x)
+
+    def conditioning(self, latents: torch.Tensor, emovec: torch.Tensor) -> torch.Tensor:
+        """[B, 32, D] speaker latents + [B, D] emovec -> float32 conds [B, 34, D] (spec §4.6; float32 in
+        half precision too, as upstream, where the perceiver's norm returns float32)."""
+        d = self.cfg.model_dim
+        if latents.dim() != 3 or latents.size(-1) != d:
+            raise ValueError(f"latents must be [B, N, {d}], got {list(latents.shape)}")
+        if emovec.dim() != 2 or emovec.size(-1) != d or emovec.size(0) != latents.size(0):
+            raise ValueError(f"emovec must be [{latents.size(0)}, {d}], got {list(emovec.shape)}")
+        if not (torch.isfinite(latents).all() and torch.isfinite(emovec).all()):
+            raise ValueError("latents / emovec contain NaN or Inf")
+        dev = self.mel_head.weight.device
+        b = latents.size(0)
+        speed = self.speed_emb.weight.float()
+        # row 1 ("duration_emb_half") then row 0 ("duration_emb"), both always used
+        rows = torch.stack((speed[1], speed[0])).unsqueeze(0).expand(b, -1, -1)
+        return torch.cat(((latents.to(dev) + emovec.to(dev).unsqueeze(1)).float(), rows), dim=1)
+
+    # ---- embeddings ----------------------------------------------------------------------------
+    def text_embeds(self, text_ids: torch.Tensor) -> torch.Tensor:
+        """[L] ids -> [1, L+2, D]: [start_text, ids, stop_text] + text positions 0..L+1."""
+        ids = self.check_text_ids(text_ids)
+        c = self.cfg
+        seq = torch.cat((ids.new_tensor([c.start_text_token]), ids, ids.new_tensor([c.stop_text_token])))
+        pos = torch.arange(seq.numel(), device=seq.device)
+        return (self.text_embedding(seq) + self.text_pos_embedding.emb(pos)).unsqueeze(0)
+
+    def prompt_embeds(self, conds: torch.Tensor, text_ids: torch.Tensor) -> torch.Tensor:
+        """Generation prefix [1, 34 + L+2 + 1, D]: conds, text, start mel token at mel position 0.
+        The rows keep their dtypes' promotion (float32 conds make a float32 prefix, as upstream)."""
+        c = self.cfg
+        ids = self.check_text_ids(text_ids)
+        # generation drops start/stop-text ids from the text (SentencePiece never emits them in v2)
+        ids = ids[(ids != c.start_text_token) & (ids != c.stop_text_token)]
+        if ids.numel() == 0:
+            raise ValueError("text_ids holds only start/stop text tokens")
+        start = torch.full((1, 1), c.start_mel_token, dtype=torch.long, device=ids.device)
+        mel = self.mel_embeds(start, torch.zeros(1, dtype=torch.long, device=ids.device))
+        return torch.cat((conds[:1].to(ids.device), self.text_embeds(ids), mel), dim=1)
+
+    # ---- teacher-forced pass ---------------------------------------------------------------------
     def latents(self, conds: torch.Tensor, text_ids: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
         """Teacher-forced second pass (spec §4.10): [1, T, D] hidden states whose next-token
         predictions are the codes (input start token for row 0, c_{j-1} for row j)."""
@@ -293,7 +355,7 @@ class UnifiedVoice(nn.Module):
         mel_seq = torch.cat((codes.new_tensor([[c.start_mel_token]]), codes, codes.new_tensor([[c.stop_mel_token]])), 1)
         mel = self.mel_embeds(mel_seq, torch.arange(t + 2, device=dev))
         text = self.text_embeds(text_ids)
-        h = self.hidden_states(torch.cat((conds.to(mel.dtype), text, mel), dim=1))
+        h = self.hidden_states(torch.cat((conds.to(dev), text, mel), dim=1))
         return h[:, conds.size(1) + text.size(1):][:, :t]
 
 
@@ -301,16 +363,21 @@ def _gpt_config(cfg: GPTConfig | IndexTTS2Config) -> GPTConfig:
     return cfg.gpt if isinstance(cfg, IndexTTS2Config) else cfg
 
 
-
-def load_gpt(path: str | Path, cfg: GPTConfig | IndexTTS2Config, device="cpu",
-             dtype: torch.dtype = torch.float32) -> UnifiedVoice:
-    """Build UnifiedVoice on meta, load `gpt.pth` strictly (flat or `{"model": sd}`), move to device/dtype."""
+def read_gpt_state(path: str | Path) -> dict:
+    """The flat state dict of a `gpt.pth` (flat, or wrapped as `{"model": sd}`)."""
     sd = read_checkpoint(path)
     if "model" in sd and isinstance(sd["model"], dict):
         sd = sd["model"]
     bad = [k for k, v in sd.items() if not isinstance(v, torch.Tensor)]
     if bad:
         raise CheckpointError(f"{path}: entries that are not tensors: {bad[:5]}")
+    return sd
+
+
+def load_gpt(path: str | Path, cfg: GPTConfig | IndexTTS2Config, device="cpu",
+             dtype: torch.dtype = torch.float32) -> UnifiedVoice:
+    """Build UnifiedVoice on meta, load `gpt.pth` strictly (flat or `{"model": sd}`), move to device/dtype."""
+    sd = read_gpt_state(path)
     with torch.device("meta"):
         model = UnifiedVoice(_gpt_config(cfg))
     load_strict(model, sd, f"gpt ({Path(path).name})", GPT_SKIP)

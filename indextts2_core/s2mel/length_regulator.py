@@ -19,12 +19,10 @@ from torch import nn
 
 from ..config import LengthRegulatorConfig
 
-# official config: sampling_ratios [1, 1, 1, 1] -> four conv blocks (the field is not read by config.py)
-NUM_BLOCKS = 4
-
 
 class LengthRegulator(nn.Module):
-    """content_in_proj -> nearest interpolation to F frames -> 4 x (Conv k3, GroupNorm(1), Mish) -> Conv k1.
+    """content_in_proj -> nearest interpolation to F frames -> N x (Conv k3, GroupNorm(1), Mish) -> Conv k1,
+    one block per entry of `sampling_ratios` (the official config has four; upstream builds any count).
 
     Only the continuous-input path of the official `InterpolateRegulator` exists here; its discrete
     `embedding` and `mask_token` are never used by v2 inference (see `model.py`'s skip list).
@@ -34,10 +32,10 @@ class LengthRegulator(nn.Module):
         super().__init__()
         c = cfg.channels
         layers: list[nn.Module] = []
-        for _ in range(NUM_BLOCKS):
+        for _ in cfg.sampling_ratios:
             layers += [nn.Conv1d(c, c, 3, 1, 1), nn.GroupNorm(1, c), nn.Mish()]
         layers.append(nn.Conv1d(c, c, 1, 1))
-        self.model = nn.Sequential(*layers)  # keys model.{0,3,6,9} convs, {1,4,7,10} norms, 12 output conv
+        self.model = nn.Sequential(*layers)  # 4 blocks: keys model.{0,3,6,9} convs, {1,4,7,10} norms, 12 output conv
         self.content_in_proj = nn.Linear(cfg.in_channels, c)
         self.in_channels = cfg.in_channels
         self.channels = c

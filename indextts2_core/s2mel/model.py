@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from ..checkpoints import SkipList, load_strict, read_checkpoint, select, strip_prefix
-from ..config import IndexTTS2Config, S2MelConfig
+from ..config import S2MelConfig
 from ..timing import mel_frames_for_content
 from . import flow_matching
 from .dit import DiT
@@ -48,6 +48,12 @@ CFM_SKIP = SkipList(
      r"estimator\.t_embedder2?\.freqs"),
     "x_embedder, cond_embedder (discrete content) and content_mask_embedder are never run by v2 "
     "inference; input_pos and the timestep freqs are deterministic tables recomputed in forward",
+)
+GPT_LAYER_SKIP_25 = SkipList(
+    "s2mel.pth[net] (2.5)",
+    (r"gpt_layer",),
+    "IndexTTS-2.5 has no GPT latent: upstream builds the S2M model without gpt_layer and never loads "
+    "the sub-dict the released file still carries (spec 2.5 §1.6)",
 )
 LENGTH_REGULATOR_SKIP = SkipList(
     "s2mel.pth[net][length_regulator]",
@@ -76,15 +82,19 @@ class S2Mel(nn.Module):
     mel / style extraction (audio front end, CAMPPlus).
     """
 
-    def __init__(self, cfg: S2MelConfig):
+    def __init__(self, cfg: S2MelConfig, with_gpt_layer: bool = True):
         super().__init__()
         self.cfm = CFM(cfg)
         self.length_regulator = LengthRegulator(cfg.length_regulator)
-        self.gpt_layer = gpt_layer()
+        # IndexTTS-2.5 builds no gpt_layer: its content is the codec's decoded features alone
+        self.gpt_layer = gpt_layer() if with_gpt_layer else None
         self.mel_bins = cfg.dit.in_channels
 
     def content_features(self, code_emb: torch.Tensor, latent: torch.Tensor) -> torch.Tensor:
-        """S_inf = code_emb + gpt_layer(latent): code_emb [B, T, Ci], latent [B, T, G] -> [B, T, Ci]."""
+        """S_inf = code_emb + gpt_layer(latent): code_emb [B, T, Ci], latent [B, T, G] -> [B, T, Ci]
+        (IndexTTS-2 only; 2.5 content is `EnhancedCodec.decode(codes)` as it is)."""
+        if self.gpt_layer is None:
+            raise ValueError("S2Mel: this model has no gpt_layer (IndexTTS-2.5 uses the codec's features directly)")
         g_in, g_out = GPT_LAYER_SIZES[0], GPT_LAYER_SIZES[-1]
         if code_emb.dim() != 3 or code_emb.shape[-1] != g_out:
             raise ValueError(f"S2Mel: code embeddings must be [B, T, {g_out}], got {list(code_emb.shape)}")
@@ -123,26 +133,28 @@ class S2Mel(nn.Module):
                                     noise=noise, generator=generator, progress=progress)
 
 
-def _s2mel_config(cfg: S2MelConfig | IndexTTS2Config) -> S2MelConfig:
-    return cfg.s2mel if isinstance(cfg, IndexTTS2Config) else cfg
-
-
-def load_s2mel(path: str | Path, cfg: S2MelConfig | IndexTTS2Config, device: str | torch.device = "cpu",
+def load_s2mel(path: str | Path, cfg, device: str | torch.device = "cpu",
                dtype: torch.dtype = torch.float32) -> S2Mel:
     """Build on meta, load each sub-dict of `state["net"]` strictly, move to device/dtype.
 
-    The official pipeline runs S2M in float32; other dtypes are for experiments.
+    `cfg` is an IndexTTS2Config, an IndexTTS25Config (no gpt_layer: the file's `net.gpt_layer` is
+    skipped by name, `GPT_LAYER_SKIP_25`) or a bare S2MelConfig (IndexTTS-2 layout). The official
+    pipeline runs S2M in float32; other dtypes are for experiments.
     """
-    cfg = _s2mel_config(cfg)
+    with_gpt_layer = getattr(cfg, "version", "2") != "2.5"  # a bare S2MelConfig: IndexTTS-2
+    s2cfg = cfg if isinstance(cfg, S2MelConfig) else cfg.s2mel
     ckpt = read_checkpoint(path)
     net = select(ckpt, "net", source=str(path))
     with torch.device("meta"):
-        model = S2Mel(cfg)
-    skips = {"cfm": CFM_SKIP, "length_regulator": LENGTH_REGULATOR_SKIP, "gpt_layer": None}
+        model = S2Mel(s2cfg, with_gpt_layer=with_gpt_layer)
+    skips = {"cfm": CFM_SKIP, "length_regulator": LENGTH_REGULATOR_SKIP}
+    if with_gpt_layer:
+        skips["gpt_layer"] = None
     for name, skip in skips.items():
         sd = strip_prefix(select(net, name, source=f"{path} [net]"), "module.")  # DDP prefix, if any
         load_strict(getattr(model, name), sd, f"{path} [net][{name}]", skip)
     extra = sorted(set(net) - set(skips))
     if extra:
-        log.debug("%s: ignoring sub-models not used by inference: %s", path, extra)
+        why = GPT_LAYER_SKIP_25.reason if not with_gpt_layer else "sub-models not used by inference"
+        log.debug("%s: ignoring %s (%s)", path, extra, why)
     return model.to(device=device, dtype=dtype).eval()

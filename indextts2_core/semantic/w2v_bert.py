@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from ..checkpoints import CheckpointError, SkipList, load_strict, read_checkpoint, strip_prefix
+from ..config import ConfigError, read_json
 
 log = logging.getLogger(__name__)
 
@@ -125,6 +126,8 @@ def read_stats(path: str | Path, hidden_size: int) -> tuple[torch.Tensor, torch.
         if not isinstance(t, torch.Tensor) or tuple(t.shape) != (hidden_size,):
             found = list(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__
             raise CheckpointError(f"{path}: '{name}' must be a tensor of shape [{hidden_size}], found {found}")
+        if not t.is_floating_point():
+            raise CheckpointError(f"{path}: '{name}' must be a floating-point tensor, found {t.dtype}")
     mean, var = stats["mean"].float(), stats["var"].float()
     if not (torch.isfinite(mean).all() and torch.isfinite(var).all() and (var > 0).all()):
         raise CheckpointError(f"{path}: mean/var must be finite and var positive")
@@ -140,9 +143,23 @@ def load_semantic_encoder(model_dir: str | Path, stats_path: str | Path, device=
     absent = [n for n in ("config.json", "model.safetensors") if not (model_dir / n).is_file()]
     if absent:
         raise FileNotFoundError(f"w2v-BERT folder {model_dir} lacks {', '.join(absent)}")
-    full = Wav2Vec2BertConfig.from_pretrained(str(model_dir), local_files_only=True)
-    with torch.device("meta"):
-        model = Wav2Vec2BertModel(truncated_config(full))
+    config_path = model_dir / "config.json"
+    raw = read_json(config_path)  # malformed or absurdly nested JSON -> ConfigError naming the file
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{config_path}: expected a JSON object, found {type(raw).__name__}")
+    for key in ("hidden_size", "num_attention_heads", "num_hidden_layers", "intermediate_size",
+                "feature_projection_input_dim"):
+        value = raw.get(key)
+        if key in raw and (isinstance(value, bool) or not isinstance(value, int) or value <= 0):
+            raise ConfigError(f"{config_path}: '{key}' must be a positive integer, got {value!r}")
+    try:
+        full = Wav2Vec2BertConfig.from_dict(raw)
+        with torch.device("meta"):
+            model = Wav2Vec2BertModel(truncated_config(full))
+    except (ValueError, TypeError, ZeroDivisionError, AttributeError, RuntimeError) as e:
+        if isinstance(e, CheckpointError):
+            raise
+        raise ConfigError(f"{config_path}: transformers cannot build w2v-BERT from it ({type(e).__name__}: {e})") from e
     # the pack's strict loader (not from_pretrained's lenient one): the only keys left out are SKIP's
     weights = strip_prefix(read_checkpoint(model_dir / "model.safetensors"), "wav2vec2_bert.")
     load_strict(model, weights, f"w2v-BERT ({model_dir})", skip=SKIP)

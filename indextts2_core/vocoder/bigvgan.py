@@ -9,8 +9,12 @@ Shape legend:
     B  batch
     M  mel bins (`num_mels`)
     F  mel frames
-    C  channels of a stage (`upsample_initial_channel` / 2^(i+1))
-    N  samples = F · prod(upsample_rates)
+    C  channels of a stage (`upsample_initial_channel // 2**(i+1)`, floor division as upstream)
+    N  samples = F · prod(upsample_rates) when every (kernel − rate) is even (all published
+       configs); each stage with an odd difference adds one sample (see `output_samples`)
+
+Every config the official constructor builds and runs is built here the same way; refused are only
+configs whose official forward cannot run (see `_check_runnable`).
 """
 
 from __future__ import annotations
@@ -28,16 +32,20 @@ CONFIG_NAME = "config.json"  # file names of the hub repo nvidia/bigvgan_v2_22kh
 WEIGHTS_NAME = "bigvgan_generator.pt"
 
 
+def _conv_padding(kernel_size: int, dilation: int) -> int:
+    return dilation * (kernel_size - 1) // 2  # official get_padding: int((k·d − d) / 2)
+
+
 class AMPBlock1(nn.Module):
     """Anti-aliased multi-periodicity block: per dilation d, x += conv2(act(conv1_d(act(x))))."""
 
     def __init__(self, channels: int, kernel_size: int, dilations: tuple[int, ...], cfg: BigVGANConfig):
         super().__init__()
         self.convs1 = nn.ModuleList(
-            nn.Conv1d(channels, channels, kernel_size, dilation=d, padding=d * (kernel_size - 1) // 2)
+            nn.Conv1d(channels, channels, kernel_size, dilation=d, padding=_conv_padding(kernel_size, d))
             for d in dilations)
         self.convs2 = nn.ModuleList(
-            nn.Conv1d(channels, channels, kernel_size, padding=(kernel_size - 1) // 2) for _ in dilations)
+            nn.Conv1d(channels, channels, kernel_size, padding=_conv_padding(kernel_size, 1)) for _ in dilations)
         # activations 0, 2, 4 precede convs1.*, 1, 3, 5 precede convs2.*
         self.activations = nn.ModuleList(
             make_activation(cfg.activation, channels, cfg.snake_logscale) for _ in range(2 * len(dilations)))
@@ -50,17 +58,52 @@ class AMPBlock1(nn.Module):
         return x
 
 
+class AMPBlock2(nn.Module):
+    """The lighter AMP block (`resblock: "2"`): per dilation d, x += conv_d(act(x))."""
+
+    def __init__(self, channels: int, kernel_size: int, dilations: tuple[int, ...], cfg: BigVGANConfig):
+        super().__init__()
+        self.convs = nn.ModuleList(
+            nn.Conv1d(channels, channels, kernel_size, dilation=d, padding=_conv_padding(kernel_size, d))
+            for d in dilations)
+        self.activations = nn.ModuleList(
+            make_activation(cfg.activation, channels, cfg.snake_logscale) for _ in dilations)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for conv, act in zip(self.convs, self.activations):
+            x = x + conv(act(x))
+        return x
+
+
+RESBLOCKS = {"1": AMPBlock1, "2": AMPBlock2}
+
+
+def _check_runnable(cfg: BigVGANConfig) -> None:
+    """Refuse the configs the official generator cannot build, or builds but cannot run."""
+    if cfg.resblock not in RESBLOCKS:
+        raise ValueError(f"BigVGAN: resblock must be \"1\" or \"2\", got {cfg.resblock!r}")
+    if len(cfg.resblock_dilation_sizes) < len(cfg.resblock_kernel_sizes):  # forward indexes missing blocks
+        raise ValueError("BigVGAN: resblock_dilation_sizes has fewer entries than resblock_kernel_sizes")
+    for u, k in zip(cfg.upsample_rates, cfg.upsample_kernel_sizes):
+        if k < u:  # padding (k − u) // 2 < 0: ConvTranspose1d refuses negative padding when run
+            raise ValueError(f"BigVGAN: upsample kernel {k} is smaller than its rate {u} (negative padding; "
+                             "the official generator cannot run it)")
+    for k, ds in zip(cfg.resblock_kernel_sizes, cfg.resblock_dilation_sizes):
+        for d in (*ds, 1) if cfg.resblock == "1" else ds:  # AMPBlock1's second convolutions: dilation 1
+            if d * (k - 1) % 2:  # the convolution shortens the signal and the residual sum fails
+                raise ValueError(f"BigVGAN: resblock kernel {k} with dilation {d} does not keep the length "
+                                 "(d·(k−1) must be even; the official residual sum fails otherwise)")
+
+
 class BigVGAN(nn.Module):
     """Generator only (no discriminators, no training code)."""
 
     def __init__(self, cfg: BigVGANConfig):
         super().__init__()
         self.cfg = cfg
+        _check_runnable(cfg)
         c0 = cfg.upsample_initial_channel
-        if c0 % (2 ** len(cfg.upsample_rates)):
-            raise ValueError(f"BigVGAN: upsample_initial_channel {c0} must halve {len(cfg.upsample_rates)} times")
-        if any((k - u) % 2 for u, k in zip(cfg.upsample_rates, cfg.upsample_kernel_sizes)):
-            raise ValueError("BigVGAN: every upsample kernel minus its rate must be even (exact ×rate lengths)")
+        resblock = RESBLOCKS[cfg.resblock]
         self.num_kernels = len(cfg.resblock_kernel_sizes)
         self.conv_pre = nn.Conv1d(cfg.num_mels, c0, 7, 1, padding=3)
         self.ups = nn.ModuleList()
@@ -70,17 +113,27 @@ class BigVGAN(nn.Module):
             # one-element ModuleList: keys ups.{i}.0.*
             self.ups.append(nn.ModuleList([nn.ConvTranspose1d(cin, cout, k, u, padding=(k - u) // 2)]))
             for rk, rd in zip(cfg.resblock_kernel_sizes, cfg.resblock_dilation_sizes):
-                self.resblocks.append(AMPBlock1(cout, rk, tuple(rd), cfg))
-        c_last = c0 // 2 ** len(cfg.upsample_rates)
+                self.resblocks.append(resblock(cout, rk, tuple(rd), cfg))
+        c_last = c0 // 2 ** len(self.ups)  # the last stage's width (floor division, as upstream)
         self.activation_post = make_activation(cfg.activation, c_last, cfg.snake_logscale)
         self.conv_post = nn.Conv1d(c_last, 1, 7, 1, padding=3, bias=cfg.use_bias_at_final)
 
     @property
     def hop_length(self) -> int:
+        """Nominal samples per mel frame (prod(upsample_rates))."""
         return self.cfg.total_upsample
 
+    def output_samples(self, frames: int) -> int:
+        """Exact output length for `frames` mel frames: each stage gives (n−1)·u − 2·((k−u)//2) + k
+        samples, i.e. n·u, plus one when k − u is odd."""
+        n = frames
+        for u, k in zip(self.cfg.upsample_rates, self.cfg.upsample_kernel_sizes):
+            n = (n - 1) * u - 2 * ((k - u) // 2) + k
+        return n
+
     def forward(self, mel: torch.Tensor) -> torch.Tensor:
-        """mel [B, M, F] -> waveform [B, 1, F·hop], clamped to [-1, 1] (tanh if the config says so)."""
+        """mel [B, M, F] -> waveform [B, 1, output_samples(F)] (F·hop for published configs), clamped
+        to [-1, 1] (tanh if the config says so)."""
         if mel.dim() != 3 or mel.shape[1] != self.cfg.num_mels:
             raise ValueError(f"BigVGAN: expected a mel [B, {self.cfg.num_mels}, F], got {list(mel.shape)}")
         if mel.shape[-1] == 0:

@@ -70,14 +70,14 @@ def main(argv=None) -> int:
             print("no expected outputs / compare_outputs.py with this kit: outputs written, not compared")
         return 1 if bad else 0
     if args.cmd == "manifests":
-        from indextts2_core.config import IndexTTS2Config
+        from indextts2_core.config25 import load_config
         from .manifests import check_dir
 
         cfg_path = args.config or next((p for p in (args.dir / "config.yaml", args.dir.parent / "config.yaml")
                                         if p.is_file()), None)
         if cfg_path is None:
             ap.error("no config.yaml found; pass --config")
-        lines, ok = check_dir(args.dir, IndexTTS2Config.from_yaml(cfg_path))
+        lines, ok = check_dir(args.dir, load_config(cfg_path))  # IndexTTS-2 or 2.5, from the config
         print("\n".join(lines))
         return 0 if ok else 1
     if args.cmd == "text":

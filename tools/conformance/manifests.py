@@ -17,9 +17,12 @@ from torch import nn
 
 from indextts2_core.checkpoints import KeyReport, SkipList, compare_keys, module_shapes
 from indextts2_core.config import BigVGANConfig, IndexTTS2Config
+from indextts2_core.config25 import IndexTTS25Config
 from indextts2_core.gpt.model import GPT_SKIP, UnifiedVoice
-from indextts2_core.s2mel.model import CFM_SKIP, LENGTH_REGULATOR_SKIP, S2Mel
+from indextts2_core.gpt.model25 import GPT25_SKIP, UnifiedVoice25
+from indextts2_core.s2mel.model import CFM_SKIP, GPT_LAYER_SKIP_25, LENGTH_REGULATOR_SKIP, S2Mel
 from indextts2_core.semantic.codec import SKIP as CODEC_SKIP, SemanticCodec
+from indextts2_core.semantic.codec25 import SKIP as CODEC25_SKIP, EnhancedCodec
 from indextts2_core.semantic.w2v_bert import SKIP as W2V_BERT_SKIP, truncated_config
 from indextts2_core.speaker.campplus import CAMPPlus
 from indextts2_core.vocoder.bigvgan import BigVGAN
@@ -28,7 +31,7 @@ from indextts2_core.vocoder.bigvgan import BigVGAN
 @dataclass
 class ContractPart:
     prefix: str  # nesting inside the file ("" for a flat state dict, "cfm" for s2mel.pth["net"]["cfm"])
-    module: nn.Module  # built on the meta device
+    module: nn.Module | None  # built on the meta device; None: the whole group is skipped by `skip`
     skip: SkipList | None = None
 
 
@@ -75,6 +78,35 @@ CONTRACTS: dict[str, Callable[[IndexTTS2Config, dict], list[ContractPart]]] = {
 }
 
 
+def _gpt25(cfg: IndexTTS25Config, manifest: dict) -> list[ContractPart]:
+    return [ContractPart("", UnifiedVoice25(cfg.gpt), GPT25_SKIP)]
+
+
+def _codec25(cfg: IndexTTS25Config, manifest: dict) -> list[ContractPart]:
+    """The flat listing is `codec.pth["model"]`."""
+    return [ContractPart("", EnhancedCodec(cfg.semantic_codec), CODEC25_SKIP)]
+
+
+def _s2mel25(cfg: IndexTTS25Config, manifest: dict) -> list[ContractPart]:
+    model = S2Mel(cfg.s2mel, with_gpt_layer=False)
+    whole = SkipList(GPT_LAYER_SKIP_25.name, (r".*",), GPT_LAYER_SKIP_25.reason)
+    return [ContractPart("cfm", model.cfm, CFM_SKIP),
+            ContractPart("length_regulator", model.length_regulator, LENGTH_REGULATOR_SKIP),
+            ContractPart("gpt_layer", None, whole)]
+
+
+# IndexTTS-2.5 manifests (spec/manifests/v2_5); the unchanged auxiliary models keep their v2 manifests
+CONTRACTS25: dict[str, Callable[[IndexTTS25Config, dict], list[ContractPart]]] = {
+    "gpt.pth.json": _gpt25,
+    "codec.pth.json": _codec25,
+    "s2mel.pth.json": _s2mel25,
+}
+
+
+def contracts_for(cfg) -> dict:
+    return CONTRACTS25 if getattr(cfg, "version", "2") == "2.5" else CONTRACTS
+
+
 def manifest_shapes(manifest: dict) -> dict[str, dict[str, tuple]]:
     """{sub-dict name ('' when flat): {key: shape}}, weight-norm pairs folded to `weight`."""
     tensors = manifest["tensors"]
@@ -94,27 +126,30 @@ def manifest_shapes(manifest: dict) -> dict[str, dict[str, tuple]]:
     return out
 
 
-def check_manifest(manifest_path: Path, cfg: IndexTTS2Config) -> dict[str, KeyReport]:
-    """One report per contract part (modules built on the meta device)."""
+def check_manifest(manifest_path: Path, cfg: IndexTTS2Config | IndexTTS25Config) -> dict[str, KeyReport]:
+    """One report per contract part (modules built on the meta device); the config's version picks
+    the contracts."""
     manifest = json.loads(Path(manifest_path).read_text(encoding="utf-8"))
     groups = manifest_shapes(manifest)
     with torch.device("meta"):
-        parts = CONTRACTS[Path(manifest_path).name](cfg, manifest)
+        parts = contracts_for(cfg)[Path(manifest_path).name](cfg, manifest)
     reports = {}
     for part in parts:
         found = groups.pop(part.prefix, None)
         if found is None:
             raise KeyError(f"{manifest_path.name}: manifest has no group {part.prefix!r}")
-        reports[part.prefix or "(flat)"] = compare_keys(module_shapes(part.module), found, part.skip)
+        expected = module_shapes(part.module) if part.module is not None else {}
+        reports[part.prefix or "(flat)"] = compare_keys(expected, found, part.skip)
     for group, found in groups.items():  # sub-dicts no module claims
         reports[group] = KeyReport([], [], sorted(found), [], [])
     return reports
 
 
-def check_dir(manifest_dir: Path, cfg: IndexTTS2Config) -> tuple[list[str], bool]:
-    """Lines to print and overall success for every contract manifest in `manifest_dir`."""
+def check_dir(manifest_dir: Path, cfg: IndexTTS2Config | IndexTTS25Config) -> tuple[list[str], bool]:
+    """Lines to print and overall success for every contract manifest (of the config's version) in
+    `manifest_dir`."""
     lines, ok = [], True
-    for name in CONTRACTS:
+    for name in contracts_for(cfg):
         path = Path(manifest_dir) / name
         if not path.is_file():
             lines.append(f"{name}: manifest not found in {manifest_dir}")
