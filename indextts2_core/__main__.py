@@ -1,6 +1,7 @@
-"""Command line: `python -m indextts2_core {speak,download} ...`.
+"""Command line: `python -m indextts2_core {speak,dub,download} ...`.
 
     speak     text (+ speaker voice, optional emotion) -> 16-bit PCM WAV at 22.05 kHz
+    dub       subtitles or a script + named voices -> one track, every line in its slot
     download  fetch the model files into a models folder (huggingface_hub; only when run)
 
 Progress goes to stderr; the output file is written to a temporary name and renamed at the end.
@@ -19,12 +20,16 @@ import torch
 from .audio import check_prompt_audio, load_audio
 from .checkpoints import CheckpointError
 from .config import ConfigError, IndexTTS2Config
+from .dubbing import DubSettings, FitSettings, dub, parse_script, voice_set
+from .dubbing.script import FORMATS as SCRIPT_FORMATS
+from .dubbing.timeline import OVERFLOW, OVERLAP, POLICIES
 from .emotion import validate_weights
 from .gpt import DecodingSettings
 from .model_files import ModelFilesError, ModelPaths
 from .pipeline import (DEFAULT_INTERVAL_SILENCE_MS, DEFAULT_MAX_TEXT_TOKENS, MAX_INTERVAL_SILENCE_MS, NonFiniteError,
-                       NoSpeechError, S2MSettings, check_output_path, choose_emotion_mode, load_models, plan_durations,
-                       prepare, resolve_device, resolve_dtype, stream, text_segments, write_wav)
+                       NoSpeechError, S2MSettings, SynthesisResult, check_output_path, choose_emotion_mode,
+                       encode_speaker, load_models, plan_durations, prepare, resolve_device, resolve_dtype, stream,
+                       text_segments, write_wav)
 from .text import TextTokenizer
 
 log = logging.getLogger("indextts2_core")
@@ -87,6 +92,33 @@ def build_parser() -> argparse.ArgumentParser:
                    help="codes per segment at most (capped at the model's table)")
     g.add_argument("--greedy", action="store_true", help="no sampling (deterministic)")
     sp.add_argument("--out", required=True, type=Path, help="output .wav")
+
+    fit, dub_defaults = FitSettings(), DubSettings()
+    db = sub.add_parser("dub", help="speak subtitles or a script with several voices, every line in its slot",
+                        description="Subtitles (SRT, WebVTT) or a script ([Speaker] lines, [pause:0.8s], {happy: 0.6}) "
+                                    "-> one WAV track; every timed line is fitted to its slot and starts at its "
+                                    "exact sample.")
+    db.add_argument("--models", required=True, type=Path, help="models folder (as for speak)")
+    db.add_argument("--script", required=True, type=Path, help=".srt, .vtt or a text script (UTF-8)")
+    db.add_argument("--format", choices=list(SCRIPT_FORMATS), default="auto")
+    db.add_argument("--voices", type=Path, help="folder of voice clips: Alice.wav speaks [Alice]")
+    db.add_argument("--voice", action="append", default=[], metavar="NAME=FILE", help="one voice (repeatable)")
+    db.add_argument("--default-voice", help="voice of lines without [Name] (default: the only voice)")
+    db.add_argument("--fit", choices=list(POLICIES), default=fit.policy, help="tokens, s2m or auto (default)")
+    db.add_argument("--bounds", type=_floats, default=list(fit.bounds), metavar="MIN,MAX",
+                    help=f"accepted speed change (slot / natural), default {fit.bounds[0]},{fit.bounds[1]}")
+    db.add_argument("--overflow", choices=list(OVERFLOW), default=fit.overflow,
+                    help="a line outside the bounds: extend (default), squeeze or fail")
+    db.add_argument("--overlap", choices=list(OVERLAP), default=dub_defaults.overlap,
+                    help="overlapping lines: error (default), overlay or shift")
+    db.add_argument("--total-seconds", type=float, help="length of the track (default: until the last line ends)")
+    db.add_argument("--line-gap-ms", type=float, default=dub_defaults.line_gap_ms, help="between script lines")
+    db.add_argument("--seed", type=int, default=0)
+    db.add_argument("--device", default=None, help="cpu, cuda, cuda:N, mps (default: cuda if available)")
+    db.add_argument("--dtype", default="fp32", choices=["fp32", "fp16", "bf16"], help="GPT precision")
+    db.add_argument("--report", type=Path, help="also write the per-line report here")
+    db.add_argument("--srt-out", type=Path, help="also write the placed times as SRT here")
+    db.add_argument("--out", required=True, type=Path, help="output .wav")
 
     dl = sub.add_parser("download", help="download the model files (IndexTeam/IndexTTS-2 or -2.5 and their helpers)",
                         description="Download what is missing of one model set into a models folder; files already "
@@ -180,6 +212,61 @@ def speak(args) -> int:
     return 0
 
 
+def dub_command(args) -> int:
+    """Every line and voice is checked before the models run; the track is written at the end."""
+    out = check_output_path(args.out, create_folder=True)
+    if len(args.bounds) != 2:
+        raise ValueError("--bounds takes two numbers: MIN,MAX")
+    settings = DubSettings(fit=FitSettings(policy=args.fit, bounds=tuple(args.bounds), overflow=args.overflow),
+                           overlap=args.overlap, total_seconds=args.total_seconds, line_gap_ms=args.line_gap_ms,
+                           seed=args.seed)
+    script = parse_script(_read_text(args.script), args.format)
+    clips = _voice_files(args.voices, args.voice)
+    for name, (wav, rate) in clips.items():
+        check_prompt_audio(wav, rate, f"voice {name}")
+    known = {n.casefold() for n in clips}
+    for cue in script.cues:
+        who = cue.speaker or args.default_voice or (next(iter(clips)) if len(clips) == 1 else None)
+        if cue.has_speech and (who is None or who.casefold() not in known):
+            raise ValueError(f"cue {cue.number} (line {cue.line}): no voice for [{who or 'no name'}]; the voices are "
+                             f"{sorted(clips)}")
+    paths = ModelPaths.locate(args.models).require()
+    device = resolve_device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    models = load_models(paths, device, resolve_dtype(args.dtype))
+    voices = voice_set([(name, encode_speaker(models.semantic, models.codec, models.campplus, models.s2mel, wav, rate,
+                                              mel_config=models.config.s2mel.mel, w2v_features=models.w2v_features),
+                         (wav, rate)) for name, (wav, rate) in clips.items()], args.default_voice)
+    lines = _Bars("lines")
+    try:
+        result = dub(models, script, voices, settings, line_progress=lines)
+    finally:
+        lines.close()
+    write_wav(out, SynthesisResult(result.waveform, result.sample_rate, ()))
+    if args.report:
+        args.report.write_text(result.report() + "\n", encoding="utf-8")
+    if args.srt_out and result.srt:
+        args.srt_out.write_text(result.srt, encoding="utf-8")
+    print(result.report(), file=sys.stderr)
+    return 0
+
+
+def _voice_files(folder: Path | None, pairs: list[str]) -> dict[str, tuple[torch.Tensor, int]]:
+    clips = {}
+    if folder is not None:
+        if not folder.is_dir():
+            raise ValueError(f"--voices {folder}: not a folder")
+        for path in sorted(p for p in folder.iterdir() if p.suffix.lower() in (".wav", ".flac", ".ogg", ".mp3")):
+            clips[path.stem] = load_audio(path)
+    for pair in pairs:
+        name, sep, file = pair.partition("=")
+        if not sep or not name.strip() or not file.strip():
+            raise ValueError(f"--voice {pair!r}: write NAME=FILE")
+        clips[name.strip()] = load_audio(Path(file.strip()))
+    if not clips:
+        raise ValueError("no voices: give --voices FOLDER and/or --voice NAME=FILE")
+    return clips
+
+
 def _read_text(path: Path) -> str:
     if not path.is_file():
         raise ValueError(f"text file not found: {path}")
@@ -219,7 +306,7 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, stream=sys.stderr,
                         format="%(levelname)s %(name)s: %(message)s")
     try:
-        return speak(args) if args.cmd == "speak" else download(args)
+        return {"speak": speak, "dub": dub_command, "download": download}[args.cmd](args)
     except (ValueError, FileNotFoundError, ModelFilesError, CheckpointError, ConfigError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

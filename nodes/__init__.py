@@ -6,6 +6,7 @@ from comfy_api.latest import ComfyExtension
 
 from .comfy_models import register_model_folder
 from .conditioning import EmotionFromAudio, EmotionFromText, EmotionFromVector, EmotionRandom, EncodeSpeaker
+from .dubbing import DubTimeline, LoadScript, VoiceSetNode
 from .generate import T2SGenerate, T2SSettingsNode
 from .loaders import LoadIndexTTS2
 from .synthesize import BigVGANVocoder, S2MGenerate, Speak
@@ -13,8 +14,8 @@ from .video import AudioToFrameCount, DurationFromVideo, FitAudioToDuration
 
 NODE_LIST = [
     LoadIndexTTS2, EncodeSpeaker, EmotionFromAudio, EmotionFromVector, EmotionFromText, EmotionRandom,
-    T2SGenerate, T2SSettingsNode, S2MGenerate, BigVGANVocoder, Speak, DurationFromVideo, FitAudioToDuration,
-    AudioToFrameCount,
+    T2SGenerate, T2SSettingsNode, S2MGenerate, BigVGANVocoder, Speak, LoadScript, VoiceSetNode, DubTimeline,
+    DurationFromVideo, FitAudioToDuration, AudioToFrameCount,
 ]
 
 

@@ -16,7 +16,8 @@ import folder_paths
 
 from ..indextts2_core.checkpoints import CheckpointError
 from ..indextts2_core.config import ConfigError
-from ..indextts2_core.model_files import PACK_DIRS
+from ..indextts2_core.model_files import ModelPaths, detect_version
+from ..indextts2_core.model_sources import find_model_set, find_model_sets
 from ..indextts2_core.pipeline import NonFiniteError, NoSpeechError
 
 log = logging.getLogger(__name__)
@@ -33,42 +34,44 @@ def register_model_folder() -> None:
     folder_paths.folder_names_and_paths[FOLDER_KEY][1].update(EXTENSIONS)  # in place: keep yaml paths
 
 
-def _is_model_root(path: Path) -> bool:
-    """Official layout (config.yaml / hf_cache) or pack layout (an IndexTTS-2 sub-folder)."""
-    return (path / "config.yaml").is_file() or (path / "hf_cache").is_dir() or (path / "IndexTTS-2").is_dir()
+DOWNLOAD_TARGETS = {DEFAULT_FOLDER: "2", f"{DEFAULT_FOLDER} (IndexTTS-2.5)": "2.5"}
+
+
+def _bases() -> list[Path]:
+    """Where model sets are looked for: the registered `indextts2` folders and ComfyUI's models folder."""
+    register_model_folder()
+    return [Path(p) for p in folder_paths.get_folder_paths(FOLDER_KEY)] + [Path(folder_paths.models_dir)]
 
 
 def model_folder_choices() -> list[str]:
-    """`models/indextts2` itself plus every sub-folder holding a complete model tree."""
-    register_model_folder()
-    names = [DEFAULT_FOLDER]
-    for base in folder_paths.get_folder_paths(FOLDER_KEY):
-        base = Path(base)
-        if not base.is_dir():
-            continue
-        for sub in sorted(base.iterdir()):
-            if sub.is_dir() and sub.name not in PACK_DIRS.values() and _is_model_root(sub) and sub.name not in names:
-                names.append(sub.name)
+    """The pack folder for each version (the download targets), then every complete model set
+    found where users keep them (model_sources: official checkouts, TTS-Audio-Suite, the HF cache)."""
+    names = list(DOWNLOAD_TARGETS)
+    for found in find_model_sets(_bases()):
+        if _download_target(found.paths.version).resolve() != found.paths.root.resolve() and found.label not in names:
+            names.append(found.label)
     return names
 
 
-def resolve_model_folder(choice: str) -> Path:
-    """A combo value → the folder to load (or download into)."""
-    register_model_folder()
+def _download_target(version: str) -> Path:
+    """The first registered `indextts2` folder (ComfyUI/models/indextts2 unless extra_model_paths says
+    otherwise) that already holds this version, else the first one."""
     bases = [Path(p) for p in folder_paths.get_folder_paths(FOLDER_KEY)]
     if not bases:
         raise ValueError(f"no '{FOLDER_KEY}' model folder is registered with ComfyUI")
-    if choice == DEFAULT_FOLDER:
-        for base in bases:  # the first registered folder that already holds models; else the first one
-            if base.is_dir() and _is_model_root(base):
-                return base
-        return bases[0]
-    if not choice or "/" in choice or "\\" in choice or choice in (".", ".."):
-        raise ValueError(f"bad model folder name {choice!r}")
     for base in bases:
-        if (base / choice).is_dir():
-            return base / choice
-    raise ValueError(f"model folder {choice!r} not found under {', '.join(map(str, bases))}")
+        if detect_version(base) == version:
+            return base
+    return bases[0]
+
+
+def resolve_model_choice(choice: str) -> ModelPaths:
+    """A combo value → the model files (whether or not they are all present yet)."""
+    register_model_folder()
+    if choice in DOWNLOAD_TARGETS:
+        version = DOWNLOAD_TARGETS[choice]
+        return ModelPaths.locate(_download_target(version), version)
+    return find_model_set(_bases(), choice).paths
 
 
 def choose_devices(device: str) -> tuple[torch.device, torch.device]:
@@ -112,6 +115,28 @@ class Progress:
         mm.throw_exception_if_processing_interrupted()
 
 
+class NestedProgress:
+    """A ProgressBar over `parts` (e.g. subtitle lines) whose current part advances with its inner
+    steps (tokens, flow-matching steps): `part_done(i, n)` and the per-step callback; both check
+    /interrupt."""
+
+    UNITS = 1000
+
+    def __init__(self, parts: int):
+        self.parts, self.part = max(1, parts), 0
+        self.bar = comfy.utils.ProgressBar(self.parts * self.UNITS)
+
+    def __call__(self, step: int, total: int) -> None:
+        mm.throw_exception_if_processing_interrupted()
+        inner = self.UNITS * min(step, total) // max(1, total)
+        self.bar.update_absolute(min(self.part * self.UNITS + inner, self.parts * self.UNITS), self.parts * self.UNITS)
+
+    def part_done(self, done: int, total: int) -> None:
+        mm.throw_exception_if_processing_interrupted()
+        self.part = done
+        self.bar.update_absolute(done * self.UNITS, self.parts * self.UNITS)
+
+
 class NodeInputError(ValueError):
     """Bad wiring or a bad value, reported with the node and the input."""
 
@@ -146,6 +171,6 @@ def node_errors(node: str):
     except NodeInputError:
         raise
     except PACK_ERRORS as e:
-        if str(e).startswith(f"{node}: "):
-            raise
-        raise type(e)(f"{node}: {e}") from e
+        if e.args and not str(e.args[0]).startswith(f"{node}: "):
+            e.args = (f"{node}: {e}",) + e.args[1:]  # same error, its message prefixed (any constructor)
+        raise

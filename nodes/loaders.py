@@ -9,7 +9,6 @@ from comfy_api.latest import io
 import comfy.utils
 
 from ..indextts2_core.download import download_models
-from ..indextts2_core.model_files import ModelPaths
 from ..indextts2_core.pipeline import load_models
 
 from . import comfy_models as cm
@@ -59,14 +58,13 @@ class LoadIndexTTS2(io.ComfyNode):
         cm.check_choice(cls.NAME, "device", device, DEVICES)
         cm.check_choice(cls.NAME, "precision", precision, PRECISIONS)
         with cm.node_errors(cls.NAME):
-            folder = cm.resolve_model_folder(model_folder)
-            paths = ModelPaths.locate(folder)
+            paths = cm.resolve_model_choice(model_folder)
             if download_missing and paths.missing(include_t2e=load_text_emotion):
                 bar = comfy.utils.ProgressBar(1)
-                paths = download_models(folder, include_t2e=load_text_emotion,
-                                        progress=lambda done, total: bar.update_absolute(done, total))
+                paths = download_models(paths, include_t2e=load_text_emotion,
+                                        progress=lambda done, total: bar.update_absolute(done, max(total, 1)))
             load_device, offload_device = cm.choose_devices(device)
             models = load_models(paths, device=offload_device, dtype=cm.choose_gpt_dtype(precision, load_device),
                                  load_t2e=load_text_emotion)
-            model = IndexTTS2Model(models, str(folder), load_device, offload_device)
-        return io.NodeOutput(model, ui={"text": (f"{model.version} from {folder}",)})
+            model = IndexTTS2Model(models, str(paths.root), load_device, offload_device)
+        return io.NodeOutput(model, ui={"text": (f"{model.version} ({paths.layout} layout) from {paths.root}",)})

@@ -4,11 +4,14 @@ Like ComfyUI's own audio-encoder wrapper, each method loads the stage modules it
 `comfy.model_management` (one ModelPatcher per module, so ComfyUI schedules VRAM and "Unload
 models" frees them), moves its inputs to the load device, runs the core stage and returns the
 result on `intermediate_device()`. Node `execute` bodies are a few lines calling these methods.
-Nothing is cached across runs here: ComfyUI caches node outputs.
+Across runs ComfyUI caches node outputs; the one cache kept here is explicit and bounded:
+`line_cache`, the timeline dubbing's finished lines (CPU tensors, at most LINE_CACHE_BYTES), so
+that editing one subtitle line regenerates that line only.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from numbers import Real
 from typing import Sequence
 
@@ -23,9 +26,12 @@ from ..indextts2_core.pipeline import (DurationPlan, EmotionSpec, IndexTTS2Model
                                        emotion_from_text, emotion_from_vector, emotion_random, encode_speaker,
                                        generate_semantic_segments, plan_durations, prepare, stream, synthesize_mels,
                                        text_segments, vocode_segments, join_waveforms)
+from ..indextts2_core.dubbing import DubResult, DubSettings, Script, VoiceSet, dub
+from ..indextts2_core.prompt_cache import FeatureCache
 from ..indextts2_core.timing import Timing
 
 STAGE_MODULES = ("semantic", "codec", "campplus", "gpt", "s2mel", "vocoder")
+LINE_CACHE_BYTES = 512 * 2**20
 
 
 class StageModule(torch.nn.Module):
@@ -51,6 +57,7 @@ class IndexTTS2Model:
         self.patchers = {name: comfy.model_patcher.ModelPatcher(StageModule(m), load_device=load_device,
                                                                 offload_device=offload_device)
                          for name, m in modules.items()}
+        self.line_cache = FeatureCache(max_bytes=LINE_CACHE_BYTES, max_items=4096)
 
     @property
     def timing(self) -> Timing:
@@ -139,3 +146,14 @@ class IndexTTS2Model:
         waves = [piece.waveform for piece in stream(self.models, prepared, seed=seed, token_progress=token_progress,
                                                     cfm_progress=cfm_progress)]
         return join_waveforms(waves, prepared.plan.silence_samples, prepared.plan.total_samples)[0]
+
+    def dub(self, script: Script, voices: VoiceSet, settings: DubSettings, default_emotion: EmotionSpec | None,
+            line_progress=None, step_progress=None) -> DubResult:
+        """Timeline dubbing with every stage module loaded; finished lines stay in `line_cache`."""
+        needed = STAGE_MODULES + (("t2e",) if "t2e" in self.patchers else ())
+        device = self._load(*needed)
+        voices = VoiceSet(tuple(dataclasses.replace(v, speaker=v.speaker.to(device)) for v in voices.voices),
+                          voices.default)
+        return dub(self.models, script, voices, settings,
+                   default_emotion=None if default_emotion is None else default_emotion.to(device),
+                   cache=self.line_cache, line_progress=line_progress, step_progress=step_progress)

@@ -117,3 +117,41 @@ def test_contradictory_options_are_refused(extra, tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
         main(argv + extra)
     assert e.value.code == 2 and "error" in capsys.readouterr().err
+
+
+def test_dub_writes_the_track_with_lines_at_exact_samples(e2e_kit, voice, tmp_path):  # noqa: F811
+    srt = tmp_path / "scene.srt"
+    srt.write_text("1\n00:00:00,250 --> 00:00:00,900\n[Alice] The robots sang.\n\n"
+                   "2\n00:00:01,000 --> 00:00:01,500\n[Bob] They danced.\n", encoding="utf-8")
+    out, report = tmp_path / "track.wav", tmp_path / "report.txt"
+    rc = main(["dub", "--models", str(e2e_kit / "checkpoints"), "--script", str(srt), "--voice", f"Alice={voice}",
+               "--voice", f"Bob={voice}", "--bounds", "0.1,10", "--overflow", "squeeze", "--total-seconds", "2",
+               "--device", "cpu", "--report", str(report), "--out", str(out)])
+    assert rc == 0
+    data, sr = sf.read(str(out), dtype="int16")
+    assert sr == 22050 and len(data) == 44100
+    assert not data[:5513].any() and data[5513:19845].any() and not data[19845:22050].any()  # 5512.5: ties up
+    text = report.read_text()
+    assert "(sample 5513)" in text and "(sample 22050)" in text
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--voice", "Alice"], "NAME=FILE"),
+    (["--voice", "Bob=x.wav"], "not found"),
+    (["--bounds", "0.7"], "two numbers"),
+    (["--voice", "Alice=VOICE", "--fit", "fast"], None),
+])
+def test_dub_refusals_before_any_model_loads(e2e_kit, voice, tmp_path, capsys, extra, message):  # noqa: F811
+    script = tmp_path / "s.txt"
+    script.write_text("[Carol] Hello there.\n", encoding="utf-8")
+    argv = ["dub", "--models", str(tmp_path / "no-models"), "--script", str(script), "--out", str(tmp_path / "o.wav"),
+            *[a.replace("VOICE", str(voice)) for a in extra]]
+    if message is None:
+        with pytest.raises(SystemExit):
+            main(argv)
+        return
+    assert main(argv) == 2 and message in capsys.readouterr().err
+    script.write_text("[Carol] Hello there.\n", encoding="utf-8")
+    rc = main(["dub", "--models", str(tmp_path / "no-models"), "--script", str(script), "--voice", f"Alice={voice}",
+               "--out", str(tmp_path / "o.wav")])
+    assert rc == 2 and "no voice for [Carol]" in capsys.readouterr().err

@@ -109,6 +109,10 @@ def server(tmp_path_factory):
         stop_server(proc)
 
 
+FOLDER_LISTINGS = {("IndexTTS2Loader", "model_folder"), ("IndexTTS2LoadScript", "file"),
+                   ("IndexTTS2VoiceSet", "voices_folder")}
+
+
 def test_pack_imports_and_every_node_is_registered(server, monkeypatch, tmp_path):
     assert "IMPORT FAILED" not in server["log"].read_text()
     expected = {i["name"]: i for i in map(v1_info, node_list(load_pack(monkeypatch, tmp_path)))}
@@ -124,8 +128,8 @@ def test_pack_imports_and_every_node_is_registered(server, monkeypatch, tmp_path
                 assert g[name][0] == w[name][0], f"{node_id}.{name} type"
                 for opt in ("default", "min", "max", "step", "options", "tooltip", "control_after_generate",
                             "multiline", "display"):
-                    if opt == "options" and node_id == "IndexTTS2Loader":
-                        continue  # lists the server's model folders
+                    if opt == "options" and (node_id, name) in FOLDER_LISTINGS:
+                        continue  # lists the server's own folders
                     assert g[name][1].get(opt) == w[name][1].get(opt), f"{node_id}.{name}.{opt}"
     assert _get(f"{server['url']}/object_info/IndexTTS2Loader")["IndexTTS2Loader"]["input"]["required"][
         "model_folder"][1]["options"][0] == "models/indextts2"

@@ -19,6 +19,7 @@ LAYERS = [
     {"audio", "text", "emotion", "gpt", "s2mel", "semantic", "speaker", "vocoder", "model_files"},
     {"download", "model_sources"},
     {"pipeline"},
+    {"dubbing"},
     {"__main__"},
 ]
 

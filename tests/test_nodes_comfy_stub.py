@@ -182,6 +182,7 @@ def build_modules(models_dir: Path) -> dict[str, types.ModuleType]:
             fp.folder_names_and_paths[name] = ([path], set())
 
     fp.add_model_folder_path = add_model_folder_path
+    fp.get_input_directory = lambda: str(Path(models_dir).parent / "input")
     fp.get_folder_paths = lambda name: list(fp.folder_names_and_paths[name][0])
 
     comfy = types.ModuleType("comfy")

@@ -232,15 +232,14 @@ def test_integer_pcm_is_scaled_to_float(env, dtype, scale):
 
 
 def test_loader_downloads_only_when_asked(env, monkeypatch, tmp_path):
-    model_files = importlib.import_module(env.pack.__name__ + ".indextts2_core.model_files")
 
     loaded, fetched = [], []
     loaders = sys.modules[env.pack.__name__ + ".nodes.loaders"]
     monkeypatch.setattr(loaders, "load_models", lambda paths, device, dtype, load_t2e: loaded.append(
         (paths.root, str(device), dtype, load_t2e)) or SimpleNamespace(
         **{n: torch.nn.Linear(1, 1) for n in env.wrapper.STAGE_MODULES}, t2e=None))
-    monkeypatch.setattr(loaders, "download_models", lambda root, include_t2e, progress: fetched.append(root) or
-                        model_files.ModelPaths.locate(root))
+    monkeypatch.setattr(loaders, "download_models", lambda paths, include_t2e, progress: fetched.append(paths) or
+                        paths)
     loader = env.nodes["IndexTTS2Loader"]
     out = loader.execute("models/indextts2", "auto", "auto", False, False)[0]
     assert fetched == [] and loaded[-1][1:] == ("cpu", "fp32", False)

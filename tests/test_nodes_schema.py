@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import pytest
 
+import model_trees
+
 from test_nodes_comfy_stub import load_pack, node_list, v1_info
 
 EXPECTED_IDS = [
     "IndexTTS2Loader", "IndexTTS2EncodeSpeaker", "IndexTTS2EmotionFromAudio", "IndexTTS2EmotionFromVector",
     "IndexTTS2EmotionFromText", "IndexTTS2EmotionRandom", "IndexTTS2T2SGenerate", "IndexTTS2T2SSettings", "IndexTTS2S2M",
-    "IndexTTS2Vocoder", "IndexTTS2Speak", "IndexTTS2DurationFromVideo", "IndexTTS2FitAudioToDuration",
+    "IndexTTS2Vocoder", "IndexTTS2Speak", "IndexTTS2LoadScript", "IndexTTS2VoiceSet", "IndexTTS2DubTimeline",
+    "IndexTTS2DurationFromVideo", "IndexTTS2FitAudioToDuration",
     "IndexTTS2AudioToFrameCount",
 ]
 
@@ -137,10 +140,20 @@ def test_model_folder_registration_merges_with_extra_paths(monkeypatch, tmp_path
     paths, exts = fp.folder_names_and_paths["indextts2"]
     assert paths == [extra, str(tmp_path / "models" / "indextts2")]
     assert {".safetensors", ".pth", ".yaml", ".model"} <= exts  # explicit set, never "everything"
-    # a sub-folder holding an official download is offered by name
-    (tmp_path / "elsewhere" / "my-indextts2" / "hf_cache").mkdir(parents=True)
+    # complete sets found elsewhere are offered by label; the pack folder for each version comes first
     cm = sys.modules[pack.__name__ + ".nodes.comfy_models"]
-    assert cm.model_folder_choices() == ["models/indextts2", "my-indextts2"]
-    assert cm.resolve_model_folder("my-indextts2") == tmp_path / "elsewhere" / "my-indextts2"
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "no-hub"))
+    official = tmp_path / "elsewhere" / "my-indextts2"
+    model_trees.main_folder(official)
+    model_trees.official_helpers(official)
+    tts = tmp_path / "models" / "TTS" / "IndexTTS"
+    model_trees.main_folder(tts / "IndexTTS-2.5", version="2.5")
+    model_trees.pack_helpers(tts)
+    choices = cm.model_folder_choices()
+    assert choices[:2] == ["models/indextts2", "models/indextts2 (IndexTTS-2.5)"] and len(choices) == 4
+    found = {c: cm.resolve_model_choice(c) for c in choices[2:]}
+    assert {p.version for p in found.values()} == {"2", "2.5"}
+    assert {p.root for p in found.values()} >= {official}
+    assert cm.resolve_model_choice("models/indextts2").root == tmp_path / "elsewhere"  # the first registered folder
     with pytest.raises(ValueError):
-        cm.resolve_model_folder("../etc")
+        cm.resolve_model_choice("../etc")
