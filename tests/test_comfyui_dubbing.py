@@ -54,7 +54,7 @@ def graph(script_file: str, prefix: str) -> dict:
                                                              "default": ""}},
         "4": {"class_type": "IndexTTS2T2SSettings", "inputs": {
             "do_sample": False, "temperature": 1.0, "top_p": 1.0, "top_k": 0, "num_beams": 1, "repetition_penalty": 1.0,
-            "length_penalty": 0.0, "max_mel_tokens": 12, "max_text_tokens_per_segment": 120}},
+            "length_penalty": 0.0, "max_mel_tokens": 50, "max_text_tokens_per_segment": 120}},
         "5": {"class_type": "IndexTTS2DubTimeline", "inputs": {
             "model": ["1", 0], "script": ["2", 0], "voices": ["3", 0], "settings": ["4", 0], "fit": "auto",
             "min_ratio": 0.1, "max_ratio": 10.0, "overflow": "squeeze", "overlap": "error", "total_seconds": 9.5,

@@ -46,9 +46,12 @@ def _get(url: str):
 
 def _post(url: str, body: dict):
     req = urllib.request.Request(url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=30) as r:
-        data = r.read()
-        return json.loads(data) if data else None
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            data = r.read()
+            return json.loads(data) if data else None
+    except urllib.error.HTTPError as e:  # a refused prompt: show ComfyUI's reasons
+        raise AssertionError(f"{url}: HTTP {e.code}: {e.read().decode(errors='replace')[:3000]}") from None
 
 
 def start_server(base: Path, with_models: bool):
