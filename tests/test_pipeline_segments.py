@@ -27,10 +27,9 @@ def test_seconds_plan_covers_the_whole_output():
     for tokens, frames, samples in zip(plan.tokens, plan.frames, plan.samples):
         assert frames * 256 >= samples > (frames - 1) * 256  # the S2M length covers the samples
         assert tokens == T.codes_for_samples(samples)
-    assert plan.text_ids == tuple(tuple(s) for s in SEGMENTS)
-    one = plan.part(1)
-    assert (one.text_ids, one.tokens, one.samples, one.total_samples) == (
-        (tuple(SEGMENTS[1]),), (plan.tokens[1],), (plan.samples[1],), plan.samples[1])
+    assert plan.text_ids == tuple(tuple(s) for s in SEGMENTS) and plan.langs is None and plan.lang(1) is None
+    with_langs = pl.plan_durations([pl.TextSegment((5, 6), 2), pl.TextSegment((7,), 3)], T)
+    assert with_langs.langs == (2, 3) and with_langs.lang(1) == 3  # an IndexTTS-2.5 segment's language row
 
 
 def test_tiny_shares_still_get_one_frame():

@@ -28,7 +28,7 @@ import torch
 from ..audio import fit_waveform
 from ..gpt import DecodingSettings
 from ..pipeline import (DEFAULT_INTERVAL_SILENCE_MS, DEFAULT_MAX_TEXT_TOKENS, EmotionSpec, IndexTTS2Models,
-                        S2MSettings, SemanticResult, SpeakerPrompt, check_finite, emotion_from_audio,
+                        S2MSettings, SemanticResult, SpeakerPrompt, TextSegment, check_finite, emotion_from_audio,
                         emotion_from_speaker, emotion_from_text, emotion_from_vector, generate_semantic,
                         gpt_conditioning, synthesize_mel, text_segments, vocode)
 from ..pipeline.models import module_device
@@ -79,6 +79,7 @@ class DubSettings:
     line_gap_ms: float = 300  # between script lines (no times)
     interval_silence_ms: float = DEFAULT_INTERVAL_SILENCE_MS  # between segments of one line
     max_text_tokens_per_segment: int = DEFAULT_MAX_TEXT_TOKENS
+    language: str | None = None  # IndexTTS-2.5: the script's language ("auto" when None)
     decoding: DecodingSettings = DecodingSettings()
     s2m: S2MSettings = S2MSettings()
     seed: int = 0
@@ -131,7 +132,7 @@ class _Line:
     cue: Cue
     voice: Voice | None  # None: a line holding only pauses
     emotion: EmotionSpec
-    segments: list[list[int]]  # text ids per segment, in order
+    segments: list[TextSegment]  # in order
     gaps: list[int]  # samples before each segment (0 for the first unless the line opens with a pause)
     tail: int  # samples after the last segment (a closing pause)
     seed: int
@@ -214,7 +215,7 @@ def _prepare(models: IndexTTS2Models, cue: Cue, voices: VoiceSet, settings: DubS
             pending += timing.samples(piece.seconds)
             continue
         try:
-            ids = text_segments(models.tokenizer, piece, settings.max_text_tokens_per_segment)
+            ids = text_segments(models.tokenizer, piece, settings.max_text_tokens_per_segment, settings.language)
         except ValueError as e:
             raise FitError(f"{where}: {e}") from None
         for k, seg in enumerate(ids):
@@ -269,21 +270,22 @@ def _line_audio(models: IndexTTS2Models, ln: _Line, timed: bool, settings: DubSe
 
     def natural_runs() -> tuple[SemanticResult, ...]:
         g = torch.Generator(device).manual_seed(ln.seed)
-        return tuple(generate_semantic(models.gpt, ln.voice.speaker, ln.emotion, ids, settings.decoding, generator=g,
-                                       progress=progress, conditioning=cond).to("cpu") for ids in ln.segments)
+        return tuple(generate_semantic(models.gpt, ln.voice.speaker, ln.emotion, seg.ids, settings.decoding, generator=g,
+                                       progress=progress, conditioning=cond, lang=seg.lang).to("cpu")
+                     for seg in ln.segments)
 
     def make() -> _LineAudio:
         natural = _cached(cache, ln.natural_key, natural_runs)
         codes = [r.codes.shape[-1] for r in natural]
         fixed = sum(ln.gaps) + ln.tail
-        fit = fit_cue(codes, fixed, slot, timing, settings.fit, where, [len(ids) for ids in ln.segments])
+        fit = fit_cue(codes, fixed, slot, timing, settings.fit, where, [len(seg.ids) for seg in ln.segments])
         g = torch.Generator(device).manual_seed(ln.seed + 1)
         parts, tokens = [], 0
-        for i, (ids, sem) in enumerate(zip(ln.segments, natural)):
+        for i, (seg, sem) in enumerate(zip(ln.segments, natural)):
             if fit.tokens[i] is not None:
-                sem = generate_semantic(models.gpt, ln.voice.speaker, ln.emotion, ids, settings.decoding,
+                sem = generate_semantic(models.gpt, ln.voice.speaker, ln.emotion, seg.ids, settings.decoding,
                                         target_tokens=fit.tokens[i], generator=g, progress=progress,
-                                        conditioning=cond)
+                                        conditioning=cond, lang=seg.lang)
             tokens += sem.codes.shape[-1]
             if sem.codes.shape[-1] == 0:  # the GPT said nothing for this segment: its time stays silent
                 wav = torch.zeros(1, fit.samples[i])

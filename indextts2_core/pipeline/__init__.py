@@ -13,7 +13,7 @@ right before its stage. Results are small frozen dataclasses.
 from .models import (DTYPES, IndexTTS2Models, NonFiniteError, check_finite, load_models, resolve_device,
                      resolve_dtype)
 from .plan import (DEFAULT_INTERVAL_SILENCE_MS, DEFAULT_MAX_TEXT_TOKENS, MAX_INTERVAL_SILENCE_MS, DurationPlan,
-                   plan_durations, replan_s2m, text_segments)
+                   TextSegment, plan_durations, replan_s2m, text_segments)
 from .prompts import (EmotionSpec, GPTConditioning, SpeakerPrompt, choose_emotion_mode, emotion_from_audio,
                       emotion_from_speaker, emotion_from_text, emotion_from_vector, emotion_random, encode_speaker,
                       gpt_conditioning)
@@ -27,7 +27,7 @@ __all__ = [
     "DEFAULT_INTERVAL_SILENCE_MS", "DEFAULT_MAX_TEXT_TOKENS", "DTYPES", "MAX_INTERVAL_SILENCE_MS", "MAX_S2M_FRAMES",
     "DurationPlan", "EmotionSpec", "GPTConditioning", "IndexTTS2Models", "MelSegments", "NoSpeechError",
     "NonFiniteError", "Prepared", "Progress", "S2MSettings", "SegmentAudio", "SegmentInfo", "SemanticResult",
-    "SemanticSegments", "SpeakerPrompt", "SynthesisResult", "check_finite", "check_output_path",
+    "SemanticSegments", "SpeakerPrompt", "SynthesisResult", "TextSegment", "check_finite", "check_output_path",
     "choose_emotion_mode", "emotion_from_audio", "emotion_from_speaker", "emotion_from_text", "emotion_from_vector",
     "emotion_random", "encode_speaker", "generate_semantic", "generate_semantic_segments", "gpt_conditioning",
     "join_waveforms", "load_models", "plan_durations", "prepare", "replan_s2m", "resolve_device", "resolve_dtype",

@@ -28,6 +28,14 @@ MAX_INTERVAL_SILENCE_MS = 10_000  # a longer pause is a timeline's job, not a te
 
 
 @dataclass(frozen=True)
+class TextSegment:
+    """The ids of one synthesis segment, and its language row (IndexTTS-2.5; None for IndexTTS-2)."""
+
+    ids: tuple[int, ...]
+    lang: int | None = None
+
+
+@dataclass(frozen=True)
 class DurationPlan:
     """What each text segment says and how long it lasts (None: the model decides)."""
 
@@ -38,36 +46,40 @@ class DurationPlan:
     silence_samples: int  # zeros between spoken segments
     timing: Timing
     total_samples: int | None = None  # exact output length, silences included (seconds mode)
+    langs: tuple[int | None, ...] | None = None  # each segment's language row (IndexTTS-2.5)
 
     def __len__(self) -> int:
         return len(self.text_ids)
 
-    def part(self, i: int) -> "DurationPlan":
-        """Segment i alone (what `synthesize` runs at a time)."""
-        return DurationPlan((self.text_ids[i],), (self.tokens[i],), (self.frames[i],), (self.samples[i],),
-                            self.silence_samples, self.timing, self.samples[i])
+    def lang(self, i: int) -> int | None:
+        return None if self.langs is None else self.langs[i]
 
 
 def _speakable(piece: str) -> bool:
     return any(ch.isalnum() for ch in piece.replace("\u2581", ""))
 
 
-def text_segments(tokenizer: TextTokenizer, text: str,
-                  max_tokens: int = DEFAULT_MAX_TEXT_TOKENS) -> list[list[int]]:
-    """Text → ids per segment (spec §3); ValueError for empty text or text with nothing to say."""
+def text_segments(tokenizer: TextTokenizer, text: str, max_tokens: int = DEFAULT_MAX_TEXT_TOKENS,
+                  language: str | None = None) -> list[TextSegment]:
+    """Text → its synthesis segments (spec §3; 2.5 §3); ValueError for empty text or text with
+    nothing to say. `language`: the IndexTTS-2.5 language ("auto" when None); IndexTTS-2 has none."""
     if not isinstance(text, str):
         raise ValueError(f"text must be a string, got {type(text).__name__}")
     if not text.strip():
         raise ValueError("text is empty")
     if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens <= 0:
         raise ValueError(f"max_text_tokens_per_segment must be a positive integer, got {max_tokens!r}")
+    if not isinstance(tokenizer, TextTokenizer):  # the IndexTTS-2.5 front end
+        return [TextSegment(tuple(s.ids), s.lang) for s in tokenizer.segments(text, language or "auto", max_tokens)]
+    if language not in (None, "auto"):
+        raise ValueError(f"IndexTTS-2 has no language setting (got {language!r}); it reads Chinese and English")
     pieces = tokenizer.tokenize(text)
     ids = tokenizer.convert_tokens_to_ids(pieces)
     if not any(_speakable(p) and i != tokenizer.unk_id for p, i in zip(pieces, ids)):
         raise ValueError(f"text has no speakable content (only punctuation, symbols or characters the "
                          f"model does not know): {text[:80]!r}")
     segments = [s for s in tokenizer.split_segments(pieces, max_tokens) if s]
-    return [tokenizer.convert_tokens_to_ids(s) for s in segments]
+    return [TextSegment(tuple(tokenizer.convert_tokens_to_ids(s))) for s in segments]
 
 
 def silence_samples(timing: Timing, interval_silence_ms: Real) -> int:
@@ -79,7 +91,7 @@ def silence_samples(timing: Timing, interval_silence_ms: Real) -> int:
     return timing.silence_samples(interval_silence_ms)
 
 
-def plan_durations(segments: Sequence[Sequence[int]], timing: Timing, *, seconds: Real | None = None,
+def plan_durations(segments: Sequence[TextSegment | Sequence[int]], timing: Timing, *, seconds: Real | None = None,
                    target_tokens: int | None = None,
                    interval_silence_ms: Real = DEFAULT_INTERVAL_SILENCE_MS,
                    max_codes: int | None = None) -> DurationPlan:
@@ -87,7 +99,9 @@ def plan_durations(segments: Sequence[Sequence[int]], timing: Timing, *, seconds
 
     `max_codes`: the GPT's codes per segment at most (its mel position table); a target that would
     need more for a segment is refused here, before anything is allocated."""
-    text_ids = tuple(tuple(int(i) for i in s) for s in segments)
+    segments = [s if isinstance(s, TextSegment) else TextSegment(tuple(s)) for s in segments]
+    text_ids = tuple(tuple(int(i) for i in s.ids) for s in segments)
+    langs = tuple(s.lang for s in segments) if any(s.lang is not None for s in segments) else None
     n = len(text_ids)
     if n == 0 or not all(text_ids):
         raise ValueError("nothing to plan: every text segment needs at least one token")
@@ -104,9 +118,9 @@ def plan_durations(segments: Sequence[Sequence[int]], timing: Timing, *, seconds
                              "(each needs at least one token)")
         tokens = tuple(split_total(target_tokens, weights))
         _check_codes(tokens, max_codes, timing, f"{target_tokens} target tokens")
-        return DurationPlan(text_ids, tokens, natural, natural, gap, timing)
+        return DurationPlan(text_ids, tokens, natural, natural, gap, timing, langs=langs)
     if seconds is None:
-        return DurationPlan(text_ids, natural, natural, natural, gap, timing)
+        return DurationPlan(text_ids, natural, natural, natural, gap, timing, langs=langs)
     total = timing.samples(seconds)
     speech = total - gap * (n - 1)
     if speech < n * timing.hop_length:  # each segment needs at least one mel frame
@@ -117,7 +131,7 @@ def plan_durations(segments: Sequence[Sequence[int]], timing: Timing, *, seconds
     tokens = tuple(timing.codes_for_samples(s) for s in samples)
     _check_codes(tokens, max_codes, timing, f"{seconds} s")
     return DurationPlan(text_ids, tokens, tuple(timing.frames_for_samples(s) for s in samples), tuple(samples),
-                        gap, timing, total)
+                        gap, timing, total, langs)
 
 
 def _check_codes(tokens: Sequence[int], max_codes: int | None, timing: Timing, what: str) -> None:

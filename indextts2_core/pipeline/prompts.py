@@ -18,9 +18,11 @@ from ..audio.prompt import check_prompt_audio
 from ..config import MelConfig
 from ..emotion import EmotionMatrices, TextEmotionModel, normalize_webui, scale_vector, vector_emovec
 from ..gpt import UnifiedVoice
+from ..gpt.model25 import UnifiedVoice25
 from ..prompt_cache import FeatureCache, audio_key
 from ..s2mel import S2Mel
 from ..semantic.codec import SemanticCodec
+from ..semantic.codec25 import EnhancedCodec
 from ..semantic.w2v_bert import SemanticEncoder
 from ..speaker.campplus import CAMPPlus
 from .models import check_finite, finite, gpt_autocast, module_device, moved, no_autocast
@@ -32,10 +34,10 @@ class SpeakerPrompt:
 
     key: str  # content hash of the input audio
     spk_cond_emb: torch.Tensor  # [1, T_w, 1024] normalised w2v-BERT layer 17 (22.05→16 kHz chain)
-    s_ref: torch.Tensor  # [1, T_w, 1024] semantic-codec quantised embedding
+    s_ref: torch.Tensor | None  # [1, T_w, 1024] semantic-codec quantised embedding (IndexTTS-2 only)
     ref_mel: torch.Tensor  # [1, 80, P]
     style: torch.Tensor  # [1, 192] CAMPPlus
-    prompt_cond: torch.Tensor  # [1, P, C] length-regulated S_ref
+    prompt_cond: torch.Tensor  # [1, P, C] length-regulated S_ref (IndexTTS-2) or spk_cond_emb (2.5)
     emo_cond_emb: torch.Tensor  # [1, T_w', 1024] the same audio through the emotion chain (soxr → 16 kHz)
 
     def to(self, device) -> "SpeakerPrompt":
@@ -89,11 +91,12 @@ def _emotion_key(audio: str, semantic) -> str:
     return f"emotion:{audio}:{id(semantic)}"
 
 
-def encode_speaker(semantic: SemanticEncoder, codec: SemanticCodec, campplus: CAMPPlus, s2mel: S2Mel,
+def encode_speaker(semantic: SemanticEncoder, codec: SemanticCodec | EnhancedCodec, campplus: CAMPPlus, s2mel: S2Mel,
                    waveform: torch.Tensor, sample_rate: int, *, mel_config: MelConfig,
                    w2v_features: W2VFeatureConfig | None = None, cache: FeatureCache | None = None) -> SpeakerPrompt:
-    """Speaker audio ([T], [C, T] or [1, C, T] at any rate) → its conditioning (spec §9.3 step 2),
-    on the S2M module's device. `mel_config`: the S2M `MelConfig` (config.s2mel.mel)."""
+    """Speaker audio ([T], [C, T] or [1, C, T] at any rate) → its conditioning (spec §9.3 step 2;
+    2.5 §7.1: no codec quantisation, the S2M prompt condition comes from the w2v-BERT features), on
+    the S2M module's device. `mel_config`: the S2M `MelConfig` (config.s2mel.mel)."""
     check_prompt_audio(waveform, sample_rate, "speaker audio")
     key = audio_key(waveform, sample_rate)
     modules = (id(semantic), id(codec), id(campplus), id(s2mel), mel_config)
@@ -101,18 +104,21 @@ def encode_speaker(semantic: SemanticEncoder, codec: SemanticCodec, campplus: CA
     def compute() -> SpeakerPrompt:
         audio_22k, audio_16k = prepare_speaker_prompt(waveform, sample_rate)
         spk_cond_emb = _semantic_features(semantic, audio_16k, w2v_features)
-        _, s_ref = codec.quantize(spk_cond_emb)
+        s_ref = None if isinstance(codec, EnhancedCodec) else codec.quantize(spk_cond_emb)[1]
         dev = module_device(s2mel)
         ref_mel = mel_spectrogram(audio_22k, mel_config).to(dev)
         style = campplus(campplus_features(audio_16k)[None]).to(dev)
         with no_autocast(dev):
-            prompt_cond = s2mel.length_regulator(s_ref.to(dev), ref_mel.shape[-1])
+            content = spk_cond_emb if s_ref is None else s_ref
+            prompt_cond = s2mel.length_regulator(content.to(dev), ref_mel.shape[-1])
         emo_cond_emb = _cached(cache, _emotion_key(key, semantic), lambda: _semantic_features(
             semantic, prepare_emotion_prompt(waveform, sample_rate), w2v_features), dev)  # shared with emotion_from_audio
-        prompt = SpeakerPrompt(key, spk_cond_emb.to(dev), s_ref.to(dev), ref_mel, style, prompt_cond, emo_cond_emb)
+        prompt = SpeakerPrompt(key, spk_cond_emb.to(dev), None if s_ref is None else s_ref.to(dev), ref_mel, style,
+                               prompt_cond, emo_cond_emb)
         for name, stage in (("spk_cond_emb", "w2v-BERT"), ("s_ref", "the semantic codec"), ("style", "CAMPPlus"),
                             ("prompt_cond", "the S2M length regulator")):
-            check_finite(getattr(prompt, name), f"{stage} (speaker prompt)")
+            if getattr(prompt, name) is not None:
+                check_finite(getattr(prompt, name), f"{stage} (speaker prompt)")
         return prompt
 
     return _cached(cache, f"speaker:{key}:{hash(modules)}", compute, module_device(s2mel))
@@ -188,18 +194,24 @@ def choose_emotion_mode(emotion_audio, emotion_vector, emotion_text, use_random:
     return mode
 
 
-def gpt_conditioning(gpt: UnifiedVoice, speaker: SpeakerPrompt, emotion: EmotionSpec | None) -> GPTConditioning:
-    """Speaker latents + emotion vector → the GPT's 34 conditioning rows (spec §4.6, §9.3 step 6a)."""
+def gpt_conditioning(gpt: UnifiedVoice | UnifiedVoice25, speaker: SpeakerPrompt,
+                     emotion: EmotionSpec | None) -> GPTConditioning:
+    """Speaker + emotion vector → the GPT's conditioning rows: 32 speaker latents + emovec and two
+    speed rows for IndexTTS-2 (spec §4.6, §9.3 step 6a); the CAMPPlus row + emovec and two zero
+    rows for 2.5 (2.5 §4.2–4.3)."""
     emotion = emotion or emotion_from_speaker()
     dev = module_device(gpt)
     speaker, emotion = speaker.to(dev), emotion.to(dev)
     with torch.inference_mode(), gpt_autocast(gpt):
-        latents = gpt.speaker_latents(speaker.spk_cond_emb)
         if emotion.mode == "audio":
             emovec = gpt.merge_emovec(speaker.spk_cond_emb, emotion.emo_cond_emb, emotion.alpha)
         else:  # the speaker audio's own emotion (emotion prompt = speaker prompt, α = 1)
             emovec = gpt.merge_emovec(speaker.spk_cond_emb, speaker.emo_cond_emb, 1.0)
             if emotion.mode != "speaker":
                 emovec = vector_emovec(emotion.mix, emotion.weights, emovec)
-        conds = check_finite(gpt.conditioning(latents, emovec), "the GPT conditioning")
+        if isinstance(gpt, UnifiedVoice25):
+            conds = gpt.conditioning(speaker.style, emovec)
+        else:
+            conds = gpt.conditioning(gpt.speaker_latents(speaker.spk_cond_emb), emovec)
+        conds = check_finite(conds, "the GPT conditioning")
     return GPTConditioning(conds, emovec)

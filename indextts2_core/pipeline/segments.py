@@ -18,9 +18,12 @@ import torch
 
 from ..audio import fit_waveform
 from ..gpt import DecodingSettings, UnifiedVoice, generate_codes
+from ..gpt.model25 import UnifiedVoice25
 from ..s2mel import S2Mel
 from ..s2mel.flow_matching import DEFAULT_CFG_RATE, DEFAULT_STEPS
 from ..semantic.codec import SemanticCodec
+from ..semantic.codec25 import EnhancedCodec
+from ..timing import mel_frames_for_content
 from ..vocoder import BigVGAN
 from .models import check_finite, gpt_autocast, module_device, moved, no_autocast
 from .plan import DurationPlan, replan_s2m
@@ -44,12 +47,17 @@ class S2MSettings:
 
     steps: int = DEFAULT_STEPS
     cfg_rate: float = DEFAULT_CFG_RATE
+    duration_factor: float = 1.0  # natural lengths × this (the official 2.5 duration_factor; exact targets win)
 
     def __post_init__(self):
         if isinstance(self.steps, bool) or not isinstance(self.steps, int) or not 1 <= self.steps <= 1000:
             raise ValueError(f"flow-matching steps must be an integer between 1 and 1000, got {self.steps!r}")
         if isinstance(self.cfg_rate, bool) or not isinstance(self.cfg_rate, Real) or not 0 <= self.cfg_rate <= 100:
             raise ValueError(f"cfg rate must be between 0 and 100, got {self.cfg_rate!r}")
+        if isinstance(self.duration_factor, bool) or not isinstance(self.duration_factor, Real) or \
+                not 0.1 <= self.duration_factor <= 10:
+            raise ValueError(f"duration_factor must be between 0.1 and 10 (official range 0.5-2), got "
+                             f"{self.duration_factor!r}")
 
 
 @dataclass(frozen=True)
@@ -58,10 +66,11 @@ class SemanticResult:
 
     text_ids: tuple[int, ...]
     codes: torch.Tensor  # [1, T] int64, stop token removed (T = 0: the GPT stopped at once)
-    latent: torch.Tensor  # [1, T, D] second-pass GPT latents (fp32)
+    latent: torch.Tensor | None  # [1, T, D] second-pass GPT latents (fp32); None: IndexTTS-2.5, or no codes
     generated: torch.Tensor  # [1, T'] raw generated tokens (incl. the stop token when emitted)
     stopped: bool  # False when max_mel_tokens was reached without a stop token
     emovec: torch.Tensor  # [1, D]
+    lang: int | None = None  # the 2.5 segment's language row
 
     def to(self, device) -> "SemanticResult":
         return moved(self, device)
@@ -98,36 +107,37 @@ class MelSegments:
 
 
 # ---- GPT ------------------------------------------------------------------------------------------
-def generate_semantic(gpt: UnifiedVoice, speaker: SpeakerPrompt, emotion: EmotionSpec | None,
+def generate_semantic(gpt: UnifiedVoice | UnifiedVoice25, speaker: SpeakerPrompt, emotion: EmotionSpec | None,
                       text_ids: Sequence[int], settings: DecodingSettings = DecodingSettings(), *,
                       target_tokens: int | None = None, generator: torch.Generator | None = None,
-                      progress: Progress | None = None,
-                      conditioning: GPTConditioning | None = None) -> SemanticResult:
-    """One segment's text ids → semantic codes and GPT latents (spec §4.7–4.10)."""
+                      progress: Progress | None = None, conditioning: GPTConditioning | None = None,
+                      lang: int | None = None) -> SemanticResult:
+    """One segment's text ids → semantic codes and, for IndexTTS-2, the GPT latents of the second
+    pass (spec §4.7–4.10; 2.5 has no latent pass). `lang`: the 2.5 segment's language row."""
     cond = conditioning or gpt_conditioning(gpt, speaker, emotion)
     if settings.max_mel_tokens > gpt.max_codes:  # the official default 1500 exceeds a small model's table
         settings = dataclasses.replace(settings, max_mel_tokens=gpt.max_codes)
     ids = torch.as_tensor(list(text_ids), dtype=torch.long)
+    extra = {} if lang is None else {"lang": lang}
+    latent = None
     with torch.inference_mode():
         with gpt_autocast(gpt):
             res = generate_codes(gpt, cond.conds, ids, settings, target_tokens=target_tokens, generator=generator,
-                                 progress=progress)
+                                 progress=progress, **extra)
         if res.codes.shape[-1] == 0:  # stop token first: nothing to say for this segment
             log.warning("the GPT stopped before any code for a segment of %d text tokens; it is left out",
                         len(ids))
-            latent = torch.zeros(1, 0, cond.conds.shape[-1])
-        else:
+        elif isinstance(gpt, UnifiedVoice):
             with gpt_autocast(gpt):
-                latent = gpt.latents(cond.conds, ids, res.codes)
+                latent = check_finite(gpt.latents(cond.conds, ids, res.codes), "the GPT (latent pass)").float()
     if not res.stopped:
         log.warning("segment reached max_mel_tokens=%d without a stop token; all codes kept",
                     settings.max_mel_tokens)
-    check_finite(latent, "the GPT (latent pass)")
-    return SemanticResult(tuple(int(i) for i in text_ids), res.codes, latent.float(), res.sequence,
-                          bool(res.stopped), cond.emovec)
+    return SemanticResult(tuple(int(i) for i in text_ids), res.codes, latent, res.sequence, bool(res.stopped),
+                          cond.emovec, lang)
 
 
-def generate_semantic_segments(gpt: UnifiedVoice, speaker: SpeakerPrompt, emotion: EmotionSpec | None,
+def generate_semantic_segments(gpt: UnifiedVoice | UnifiedVoice25, speaker: SpeakerPrompt, emotion: EmotionSpec | None,
                                plan: DurationPlan, settings: DecodingSettings = DecodingSettings(), *, generator: torch.Generator | None = None,
                                progress: Progress | None = None, segment_progress: Progress | None = None,
                                conditioning: GPTConditioning | None = None) -> SemanticSegments:
@@ -137,20 +147,22 @@ def generate_semantic_segments(gpt: UnifiedVoice, speaker: SpeakerPrompt, emotio
     results = []
     for i, (ids, tokens) in enumerate(zip(plan.text_ids, plan.tokens)):
         results.append(generate_semantic(gpt, speaker, emotion, ids, settings, target_tokens=tokens,
-                                         generator=generator, progress=progress, conditioning=cond))
+                                         generator=generator, progress=progress, conditioning=cond,
+                                         lang=plan.lang(i)))
         if segment_progress is not None:
             segment_progress(i + 1, len(plan))
     return SemanticSegments(tuple(results), plan)
 
 
 # ---- S2M ------------------------------------------------------------------------------------------
-def synthesize_mel(s2mel: S2Mel, codec: SemanticCodec, speaker: SpeakerPrompt, semantic: SemanticResult, *,
-                   target_frames: int | None = None, settings: S2MSettings = S2MSettings(),
-                   noise: torch.Tensor | None = None, generator: torch.Generator | None = None,
-                   progress: Progress | None = None) -> torch.Tensor:
-    """One segment's codes + latents → mel [1, 80, F] (spec §6), fp32 with autocast off; `target_frames`
-    imposes the length (else the official rule for its codes). A segment without codes gives an
-    empty mel. `noise` [1, 80, P + F] replaces the draw of the starting noise."""
+def synthesize_mel(s2mel: S2Mel, codec: SemanticCodec | EnhancedCodec, speaker: SpeakerPrompt,
+                   semantic: SemanticResult, *, target_frames: int | None = None,
+                   settings: S2MSettings = S2MSettings(), noise: torch.Tensor | None = None,
+                   generator: torch.Generator | None = None, progress: Progress | None = None) -> torch.Tensor:
+    """One segment's codes (+ latents) → mel [1, 80, F] (spec §6; 2.5 §7), fp32 with autocast off;
+    `target_frames` imposes the length (else the official rule for its codes, stretched by
+    `settings.duration_factor`). A segment without codes gives an empty mel. `noise` [1, 80, P + F]
+    replaces the draw of the starting noise."""
     dev = module_device(s2mel)
     if semantic.codes.shape[-1] == 0:
         return torch.zeros(1, s2mel.mel_bins, 0, device=dev)
@@ -160,9 +172,13 @@ def synthesize_mel(s2mel: S2Mel, codec: SemanticCodec, speaker: SpeakerPrompt, s
                          f"what S2M can make at once ({MAX_S2M_FRAMES} frames); split the text into more segments")
     speaker = speaker.to(dev)
     with torch.inference_mode(), no_autocast(dev):
-        code_emb = codec.vq2emb(semantic.codes.to(module_device(codec))).to(dev)
-        content = s2mel.content_features(code_emb, semantic.latent.to(dev, torch.float32))
-        cond = s2mel.target_condition(content, target_frames)
+        codes = semantic.codes.to(module_device(codec))
+        if isinstance(codec, EnhancedCodec):  # IndexTTS-2.5: the codec decodes 25 Hz codes to 50 Hz features
+            content = codec.decode(codes).to(dev, torch.float32)
+        else:
+            content = s2mel.content_features(codec.vq2emb(codes).to(dev), semantic.latent.to(dev, torch.float32))
+        frames = target_frames or mel_frames_for_content(content.shape[1], settings.duration_factor)
+        cond = s2mel.target_condition(content, frames)
         mel = s2mel.sample(speaker.prompt_cond, cond, speaker.ref_mel, speaker.style, steps=settings.steps,
                            cfg_rate=settings.cfg_rate, noise=None if noise is None else noise.to(dev),
                            generator=generator, progress=progress)

@@ -26,7 +26,8 @@ import torch
 from indextts2_core.audio import load_audio
 from indextts2_core.gpt import DecodingSettings
 from indextts2_core.model_files import ModelPaths
-from indextts2_core.pipeline import generate_semantic, join_waveforms, load_models, prepare, synthesize_mel, vocode
+from indextts2_core.pipeline import (S2MSettings, generate_semantic, join_waveforms, load_models, prepare,
+                                     synthesize_mel, vocode)
 
 from ..kit_files import readable_bpe
 
@@ -36,7 +37,8 @@ PER_SEGMENT = ("codes", "generated", "mel", "text_ids")
 
 def _models(ctx):
     paths = ModelPaths.locate(ctx.checkpoint_dir)
-    paths = dataclasses.replace(paths, bpe=readable_bpe(paths.bpe, ctx.out / "kit_files"))
+    if paths.bpe is not None:  # IndexTTS-2 (2.5 has a tiktoken file)
+        paths = dataclasses.replace(paths, bpe=readable_bpe(paths.bpe, ctx.out / "kit_files"))
     key = str(paths.root.resolve())
     if key not in _LOADED:
         _LOADED.clear()
@@ -68,7 +70,8 @@ def run(ctx) -> dict[str, torch.Tensor]:
     spk, spk_sr = load_audio(ctx.path(st["speaker_wav"]))
     prepared = prepare(models, st["text"], spk, spk_sr, seed=0, **_emotion(ctx, st.get("emotion")),
                        max_text_tokens_per_segment=int(st.get("max_text_tokens_per_segment", 120)),
-                       interval_silence_ms=st.get("interval_silence_ms", 200))
+                       interval_silence_ms=st.get("interval_silence_ms", 200), language=st.get("lang"))
+    s2m = S2MSettings(duration_factor=float(st.get("duration_factor", 1.0)))
     plan = prepared.plan
     noise = [ctx.tensors("inputs/inputs.safetensors")[name] for name in st.get("cfm_noise", [])]
     if noise and len(noise) != len(plan):
@@ -79,9 +82,9 @@ def run(ctx) -> dict[str, torch.Tensor]:
     per_segment, waves = {name: [] for name in PER_SEGMENT}, []
     for i, ids in enumerate(plan.text_ids):
         sem = generate_semantic(models.gpt, prepared.speaker, prepared.emotion, ids, decoding,
-                                target_tokens=plan.tokens[i], conditioning=prepared.conditioning)
+                                target_tokens=plan.tokens[i], conditioning=prepared.conditioning, lang=plan.lang(i))
         mel = synthesize_mel(models.s2mel, models.codec, prepared.speaker, sem, target_frames=plan.frames[i],
-                             noise=noise[i] if noise else None, generator=generator)
+                             settings=s2m, noise=noise[i] if noise else None, generator=generator)
         waves.append(vocode(models.vocoder, mel).cpu())
         per_segment["codes"].append(sem.codes.cpu())
         per_segment["generated"].append(sem.generated.cpu())
