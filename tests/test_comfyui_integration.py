@@ -6,7 +6,7 @@ pack layout under `indextts2:`.
 
 Checks: every node registered (and its /object_info equal to what the CI stand-in reads from the
 schemas), the templates listed once each (from example_workflows/) with their thumbnails, the web
-extension and its template descriptions served, a
+extension and its template descriptions served, the Chinese node translations served by /i18n, a
 Load → Speaker → Emotion(vector) → T2S → S2M → Vocoder → SaveAudio run with an exact length and
 progress events, S2M-only changes served from T2S's cache, and /interrupt stopping a long T2S run.
 """
@@ -149,6 +149,12 @@ def test_web_extension_is_served(server):
     listed = _get(server["url"] + "/extensions")
     assert {f"/extensions/{PACK}/js/indextts2.js", f"/extensions/{PACK}/js/templates.js"} <= set(listed)
     assert _get(f"{server['url']}/extensions/{PACK}/template_cards.json") == cards()
+
+
+def test_chinese_translations_are_served(server):
+    ours = json.loads((ROOT / "locales" / "zh" / "nodeDefs.json").read_text(encoding="utf-8"))
+    served = _get(server["url"] + "/i18n")["zh"]["nodeDefs"]
+    assert {k: served.get(k) for k in ours} == ours
 
 
 def _graph(text: str, t2s: dict, s2m_steps: int = 4) -> dict:
