@@ -90,3 +90,24 @@ def test_gitignore_covers_models_and_generated_audio():
              "example_workflows/x.json", "nodes/generate.py"]
     run = subprocess.run(["git", "check-ignore", "--no-index", *paths], cwd=ROOT, capture_output=True, text=True)
     assert set(run.stdout.split()) == set(paths[:4])
+
+
+def test_comfyui_reads_the_registry_fields():
+    """ComfyUI's own pyproject reader (comfy_config, as used for [tool.comfy]) sees what the registry needs."""
+    import json
+    import os
+    import sys
+
+    comfy_dir = os.environ.get("COMFYUI_DIR")
+    if not comfy_dir:
+        pytest.skip("COMFYUI_DIR is not set (a checkout of Comfy-Org/ComfyUI a125cd84)")
+    code = ("import json, sys; sys.path.insert(0, sys.argv[1]); from comfy_config import config_parser as c; "
+            "cfg = c.extract_node_configuration(sys.argv[2]); "
+            "print(json.dumps([cfg.project.name, cfg.project.license.file, cfg.project.urls.repository, "
+            "cfg.project.urls.issues, cfg.tool_comfy.publisher_id, cfg.tool_comfy.display_name, cfg.tool_comfy.icon]))")
+    run = subprocess.run([os.environ.get("COMFYUI_PYTHON", sys.executable), "-c", code, comfy_dir, str(ROOT)],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-2000:]
+    got = json.loads(run.stdout.strip().splitlines()[-1])
+    assert got == [PROJECT["name"], "LICENSE", PROJECT["urls"]["Repository"], PROJECT["urls"]["Issues"],
+                   COMFY["PublisherId"], COMFY["DisplayName"], COMFY["Icon"]]
