@@ -5,7 +5,8 @@ extra_model_paths.yaml (`custom_nodes:`) and the public e2e kit's random-weight 
 pack layout under `indextts2:`.
 
 Checks: every node registered (and its /object_info equal to what the CI stand-in reads from the
-schemas), the templates listed once each in the template browser, the web extension served, a
+schemas), the templates listed once each (from example_workflows/) with their thumbnails, the web
+extension and its template descriptions served, the Chinese node translations served by /i18n, a
 Load → Speaker → Emotion(vector) → T2S → S2M → Vocoder → SaveAudio run with an exact length and
 progress events, S2M-only changes served from T2S's cache, and /interrupt stopping a long T2S run.
 """
@@ -19,6 +20,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 import uuid
 from pathlib import Path
@@ -26,7 +28,7 @@ from pathlib import Path
 import pytest
 
 from test_nodes_comfy_stub import load_pack, node_list, v1_info
-from test_workflows_build import OTHER_VOICE, VOICE, templates
+from test_workflows_build import OTHER_VOICE, VOICE, cards, templates
 
 ROOT = Path(__file__).resolve().parents[1]
 PACK = "comfyui-indextts2"
@@ -70,7 +72,8 @@ def start_server(base: Path, with_models: bool):
         e2e.pack_layout(kit / "checkpoints", base / "models" / "indextts2")
         shutil.copy(kit / "inputs" / "spk_prompt_22k.wav", base / "input" / VOICE)
         shutil.copy(kit / "inputs" / "emo_prompt_16k.wav", base / "input" / OTHER_VOICE)
-    (base / "user/default/comfy.settings.json").write_text('{"Comfy.TutorialCompleted": true}')
+    settings = {"Comfy.TutorialCompleted": True, "Comfy.Minimap.Visible": False}  # no first-run dialog, no minimap
+    (base / "user/default/comfy.settings.json").write_text(json.dumps(settings))
     (base / "extra.yaml").write_text(f"indextts2_test:\n  base_path: {base}\n  custom_nodes: custom_nodes\n"
                                      f"  indextts2: models/indextts2\n")
     port = _free_port()
@@ -140,15 +143,25 @@ def test_pack_imports_and_every_node_is_registered(server, monkeypatch, tmp_path
 
 def test_templates_listed_once_with_thumbnails(server):
     listed = _get(server["url"] + "/api/workflow_templates")
-    assert sorted(listed[PACK]) == sorted(templates())  # each exactly once
-    assert [k for k in listed if listed[k] and any(n.startswith("indextts2_") for n in listed[k])] == [PACK]
-    for name in templates():
-        with urllib.request.urlopen(f"{server['url']}/api/workflow_templates/{PACK}/{name}.jpg") as r:
-            assert r.headers["Content-Type"].startswith("image/")
+    assert sorted(listed[PACK]) == sorted(templates())  # each exactly once, from example_workflows/
+    assert [k for k in listed if any(n in templates() for n in listed[k])] == [PACK]
+    for name in templates():  # file names are the titles: spaces travel URL-encoded
+        for ext, kind in ((".json", "application/json"), (".jpg", "image/jpeg")):
+            with urllib.request.urlopen(f"{server['url']}/api/workflow_templates/{PACK}/"
+                                        f"{urllib.parse.quote(name + ext)}") as r:
+                assert r.headers["Content-Type"].startswith(kind), name + ext
 
 
 def test_web_extension_is_served(server):
-    assert f"/extensions/{PACK}/js/indextts2.js" in _get(server["url"] + "/extensions")
+    listed = _get(server["url"] + "/extensions")
+    assert {f"/extensions/{PACK}/js/indextts2.js", f"/extensions/{PACK}/js/templates.js"} <= set(listed)
+    assert _get(f"{server['url']}/extensions/{PACK}/template_cards.json") == cards()
+
+
+def test_chinese_translations_are_served(server):
+    ours = json.loads((ROOT / "locales" / "zh" / "nodeDefs.json").read_text(encoding="utf-8"))
+    served = _get(server["url"] + "/i18n")["zh"]["nodeDefs"]
+    assert {k: served.get(k) for k in ours} == ours
 
 
 def _graph(text: str, t2s: dict, s2m_steps: int = 4) -> dict:

@@ -1,4 +1,4 @@
-"""Every template in workflows/ is checked against the pack's node schemas (through the ComfyUI
+"""Every template in example_workflows/ is checked against the pack's node schemas (through the ComfyUI
 stand-in) and the committed list of core nodes the templates use (tests/data/comfy_core_nodes.json,
 taken from ComfyUI 0.3.64): node types, widget names and values, links and their types. Each is
 converted to API format; with COMFYUI_DIR set, the real ComfyUI validates those prompts."""
@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 
 from test_nodes_comfy_stub import load_pack, node_list, v1_info
-from test_workflows_build import CLIP, OTHER_VOICE, VOICE, templates
+from test_workflows_build import CARDS, CLIP, OTHER_VOICE, VOICE, cards, templates
 
 ROOT = Path(__file__).resolve().parents[1]
-WORKFLOWS = ROOT / "workflows"
+WORKFLOWS = ROOT / "example_workflows"
 CORE = json.loads((ROOT / "tests" / "data" / "comfy_core_nodes.json").read_text())
 WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"}
 CONTROL_VALUES = {"fixed", "increment", "decrement", "randomize"}
@@ -105,13 +105,44 @@ def to_api(workflow: dict, schemas: dict) -> dict:
     return prompt
 
 
-def test_every_template_is_there_once_with_a_thumbnail():
+def _jpeg_size(data: bytes) -> tuple[int, int]:
+    """(width, height) from a baseline or progressive JPEG's SOF marker."""
+    assert data[:2] == b"\xff\xd8", "not a JPEG"
+    i = 2
+    while i < len(data):
+        marker, length = data[i + 1], int.from_bytes(data[i + 2:i + 4], "big")
+        if marker in (0xC0, 0xC1, 0xC2):
+            return int.from_bytes(data[i + 7:i + 9], "big"), int.from_bytes(data[i + 5:i + 7], "big")
+        i += 2 + length
+    raise AssertionError("no SOF marker")
+
+
+def test_every_template_is_there_once_with_a_square_thumbnail():
     assert [p.stem for p in FILES] == sorted(templates())
     for p in FILES:
         assert p.with_suffix(".jpg").is_file(), f"{p.name} has no thumbnail"
-    # ComfyUI 0.3.64+ scans workflows/ and example_workflows/ alike: a second folder lists each twice
-    for other in ("example_workflows", "example", "examples", "workflow"):
+        # shown at 256 x 256 (object-contain): a square picture uses the whole card
+        assert _jpeg_size(p.with_suffix(".jpg").read_bytes()) == (512, 512), p.stem
+    assert sorted(x.name for x in WORKFLOWS.iterdir()) == sorted([p.name for p in FILES] +
+                                                                 [p.stem + ".jpg" for p in FILES])
+    # ComfyUI 0.3.64 scans every accepted folder name: a second one lists each template twice
+    for other in ("workflows", "example", "examples", "workflow"):
         assert not (ROOT / other).exists(), f"{other}/ would list the templates twice"
+
+
+def test_titles_descriptions_and_key_nodes():
+    import re
+
+    assert json.loads(CARDS.read_text()) == cards(), "web/template_cards.json is stale: rebuild the templates"
+    for name, t in templates().items():
+        # the file name is the card title in ComfyUI 0.3.64; it goes in URLs and on every file system
+        assert re.fullmatch(r"IndexTTS2 [A-Za-z0-9 (),.']+", name) and len(name) <= 44, name
+        assert 20 <= len(t.description) <= 70 and t.description != name and "\n" not in t.description, name
+        assert 2 <= len(t.key_nodes) <= 5, name
+        for node_id, rows in t.key_nodes:
+            assert node_id in t.graph, f"{name}: key node {node_id} not in the graph"
+            for row in rows:
+                assert row in t.graph[node_id]["inputs"], f"{name}: {node_id}.{row} not set"
 
 
 @pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])
@@ -123,7 +154,7 @@ def test_template_matches_schemas(path, schemas):
     prompt = to_api(workflow, schemas)
     assert any(v["class_type"] in ("SaveAudio", "SaveVideo") for v in prompt.values())
     # the template is the graph written in test_workflows_build.py (same nodes and values)
-    graph, _ = templates()[path.stem]
+    graph = templates()[path.stem].graph
     assert sorted(v["class_type"] for v in prompt.values()) == sorted(v["class_type"] for v in graph.values())
     by_class = {v["class_type"]: v["inputs"] for v in graph.values()}
     for node in prompt.values():
@@ -135,7 +166,7 @@ def test_template_matches_schemas(path, schemas):
 
 
 def test_unknown_widget_or_node_fails(schemas):
-    workflow = json.loads(FILES[0].read_text())
+    workflow = json.loads((WORKFLOWS / "IndexTTS2 voice clone.json").read_text())
     broken = json.loads(json.dumps(workflow))
     broken["nodes"][0]["type"] = "NoSuchNode"
     with pytest.raises(AssertionError, match="unknown node type"):
