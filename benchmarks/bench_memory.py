@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import shutil
 import subprocess
 import sys
@@ -52,18 +51,19 @@ def child(kit: Path, what: str, seconds: float = 0.0, voices: int = 0) -> dict:
 
 
 def speak_peak(kit: Path, seconds: float, tmp: Path) -> float:
+    """Peak RSS of the CLI alone: a fresh process runs it and reports its one child's peak."""
     import soundfile as sf
 
     wav, sr = sf.read(str(kit / "inputs" / "spk_prompt_22k.wav"), dtype="float32")
     voice = tmp / "voice15.wav"
     sf.write(str(voice), (list(wav) * (int(seconds * sr) // len(wav) + 1))[: int(seconds * sr)], sr)
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    subprocess.run([sys.executable, "-m", "indextts2_core", "speak", "--models", str(kit / "checkpoints"),
-                    "--speaker", str(voice), "--text", "The robots sang. Then they danced.", "--tokens", "40",
-                    "--greedy", "--num-beams", "1", "--steps", "4", "--device", "cpu", "--out", str(tmp / "o.wav")],
-                   check=True, cwd=ROOT, capture_output=True)
-    after = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return max(before, after) / 1024  # the largest child so far: this one (the others are smaller)
+    cli = [sys.executable, "-m", "indextts2_core", "speak", "--models", str(kit / "checkpoints"), "--speaker",
+           str(voice), "--text", "The robots sang. Then they danced.", "--tokens", "40", "--greedy", "--num-beams", "1",
+           "--steps", "4", "--device", "cpu", "--out", str(tmp / "o.wav")]
+    code = ("import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True, capture_output=True); "
+            "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+    out = subprocess.run([sys.executable, "-c", code, *cli], check=True, cwd=ROOT, capture_output=True, text=True)
+    return int(out.stdout.strip()) / 1024
 
 
 def materialised(shared: Path, tmp: Path) -> Path:

@@ -65,7 +65,7 @@ class IndexTTS2Model:
 
     @property
     def version(self) -> str:
-        return "IndexTTS-2"
+        return f"IndexTTS-{self.models.version}"
 
     def _load(self, *stages: str) -> torch.device:
         mm.load_models_gpu([self.patchers[s] for s in stages], force_full_load=True)

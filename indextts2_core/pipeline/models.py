@@ -54,6 +54,11 @@ class IndexTTS2Models:
         return self.config.timing
 
     @property
+    def version(self) -> str:
+        """"2" (IndexTTS-2) or "2.5" (IndexTTS-2.5)."""
+        return self.config.version
+
+    @property
     def dtype(self) -> torch.dtype:
         """GPT compute dtype; every other stage runs fp32 (spec §9.5)."""
         return next(self.gpt.parameters()).dtype
