@@ -257,3 +257,19 @@ def test_ten_minute_speaker_is_cut_to_15_seconds():
     spk = pl.encode_speaker(Semantic(), Codec(), lambda f: torch.zeros(1, 192), S2M(), wav, 44100, mel_config=mel)
     assert spk.ref_mel.shape == (1, 80, 1291) and spk.prompt_cond.shape[1] == 1291
     assert spk.spk_cond_emb.shape[1] == 749 and spk.emo_cond_emb.shape[1] == 749
+
+
+@pytest.mark.parametrize("module, stage", [("vocoder", "BigVGAN vocoder"), ("s2mel", "S2M"),
+                                           ("gpt", "GPT"), ("semantic", "w2v-BERT")])
+def test_non_finite_values_stop_at_the_stage_that_made_them(e2e_models, speaker, tmp_path, module, stage):  # noqa: F811
+    """A weight that turns NaN after loading (the loader refuses NaN in files) never becomes audio:
+    the stage that produced it is named, and nothing is written."""
+    broken = copy.deepcopy(getattr(e2e_models, module))
+    with torch.no_grad():
+        next(p for p in broken.parameters() if p.is_floating_point() and p.dim() > 1).fill_(float("nan"))
+    models = dataclasses.replace(e2e_models, **{module: broken})
+    out = tmp_path / "never.wav"
+    with pytest.raises(pl.NonFiniteError, match=stage) as err:
+        result = run(models, speaker, text="The robots sang.", target_tokens=4, seed=0)
+        pl.write_wav(out, result)
+    assert "NaN or Inf" in str(err.value) and not out.exists()

@@ -103,7 +103,7 @@ def encode_speaker(semantic: SemanticEncoder, codec: SemanticCodec | EnhancedCod
 
     def compute() -> SpeakerPrompt:
         audio_22k, audio_16k = prepare_speaker_prompt(waveform, sample_rate)
-        spk_cond_emb = _semantic_features(semantic, audio_16k, w2v_features)
+        spk_cond_emb = check_finite(_semantic_features(semantic, audio_16k, w2v_features), "w2v-BERT (speaker prompt)")
         s_ref = None if isinstance(codec, EnhancedCodec) else codec.quantize(spk_cond_emb)[1]
         dev = module_device(s2mel)
         ref_mel = mel_spectrogram(audio_22k, mel_config).to(dev)
@@ -115,7 +115,7 @@ def encode_speaker(semantic: SemanticEncoder, codec: SemanticCodec | EnhancedCod
             semantic, prepare_emotion_prompt(waveform, sample_rate), w2v_features), dev)  # shared with emotion_from_audio
         prompt = SpeakerPrompt(key, spk_cond_emb.to(dev), None if s_ref is None else s_ref.to(dev), ref_mel, style,
                                prompt_cond, emo_cond_emb)
-        for name, stage in (("spk_cond_emb", "w2v-BERT"), ("s_ref", "the semantic codec"), ("style", "CAMPPlus"),
+        for name, stage in (("s_ref", "the semantic codec"), ("style", "CAMPPlus"),
                             ("prompt_cond", "the S2M length regulator")):
             if getattr(prompt, name) is not None:
                 check_finite(getattr(prompt, name), f"{stage} (speaker prompt)")
@@ -209,9 +209,11 @@ def gpt_conditioning(gpt: UnifiedVoice | UnifiedVoice25, speaker: SpeakerPrompt,
             emovec = gpt.merge_emovec(speaker.spk_cond_emb, speaker.emo_cond_emb, 1.0)
             if emotion.mode != "speaker":
                 emovec = vector_emovec(emotion.mix, emotion.weights, emovec)
+        check_finite(emovec, "the GPT emotion conditioning")
         if isinstance(gpt, UnifiedVoice25):
             conds = gpt.conditioning(speaker.style, emovec)
         else:
-            conds = gpt.conditioning(gpt.speaker_latents(speaker.spk_cond_emb), emovec)
+            conds = gpt.conditioning(check_finite(gpt.speaker_latents(speaker.spk_cond_emb),
+                                                  "the GPT speaker conditioning"), emovec)
         conds = check_finite(conds, "the GPT conditioning")
     return GPTConditioning(conds, emovec)
