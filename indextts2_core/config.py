@@ -69,8 +69,8 @@ class ConditionModuleConfig(Checked):
 
 
 @dataclass(frozen=True)
-class GPTConfig(Checked):
-    """T2S GPT ("UnifiedVoice" v2)."""
+class GPTSizes(Checked):
+    """The GPT-2 stack, token tables and emotion conditioning that both generations share."""
 
     NON_NEGATIVE = frozenset({"layers", "start_mel_token", "stop_mel_token", "start_text_token", "stop_text_token"})
 
@@ -85,12 +85,18 @@ class GPTConfig(Checked):
     stop_mel_token: int
     start_text_token: int
     stop_text_token: int
-    condition_module: ConditionModuleConfig
     emo_condition_module: ConditionModuleConfig
 
     def __post_init__(self):
         super().__post_init__()
         check_gpt_sizes(self)
+
+
+@dataclass(frozen=True)
+class GPTConfig(GPTSizes):
+    """T2S GPT ("UnifiedVoice" v2): the shared sizes and the speaker conformer/perceiver."""
+
+    condition_module: ConditionModuleConfig
 
 
 def check_gpt_sizes(c) -> None:
@@ -334,21 +340,18 @@ REQUIRED_VALUES = {
 def read_yaml(path: Path):
     """A YAML file through safe_load (no tags that build objects); malformed, undecodable or nested
     too deeply for the parser -> ConfigError naming the file."""
-    try:
-        return yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: not valid YAML ({e})") from e
-    except UnicodeDecodeError as e:
-        raise ConfigError(f"{path}: not a UTF-8 text file ({e})") from e
-    except RecursionError:
-        raise ConfigError(f"{path}: nested too deeply to be a config file") from None
+    return _read(path, yaml.safe_load, yaml.YAMLError, "YAML")
 
 
 def read_json(path: Path):
+    return _read(path, json.loads, json.JSONDecodeError, "JSON")
+
+
+def _read(path: Path, parse, error: type[Exception], kind: str):
     try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
-        raise ConfigError(f"{path}: not valid JSON ({e})") from e
+        return parse(Path(path).read_text(encoding="utf-8"))
+    except error as e:
+        raise ConfigError(f"{path}: not valid {kind} ({e})") from e
     except UnicodeDecodeError as e:
         raise ConfigError(f"{path}: not a UTF-8 text file ({e})") from e
     except RecursionError:

@@ -14,8 +14,8 @@ import typing
 from dataclasses import dataclass
 from pathlib import Path
 
-from .config import (IGNORED, REQUIRED_VALUES, Checked, ConditionModuleConfig, ConfigError, IndexTTS2Config,
-                     S2MelConfig, _build, _get, _section, check_emo_num, check_gpt_sizes, parse_s2mel, read_yaml)
+from .config import (IGNORED, REQUIRED_VALUES, Checked, ConfigError, GPTSizes, IndexTTS2Config, S2MelConfig, _build,
+                     _get, _section, check_emo_num, parse_s2mel, read_yaml)
 from .timing import Timing
 
 CODEC_FILE = "codec.pth"  # hard-coded by infer_v2_5 (not in the config)
@@ -25,29 +25,11 @@ CONTENT_PER_CODE = 2  # EnhancedCodec.decode upsamples x2 back to 50 Hz S2M cont
 
 
 @dataclass(frozen=True)
-class GPT25Config(Checked):
+class GPT25Config(GPTSizes):
     """T2S GPT of 2.5 (`UnifiedVoice` with CAMPPlus speaker conditioning)."""
 
     IGNORED_KEYS: typing.ClassVar[frozenset] = frozenset(IGNORED["gpt"] | {"condition_module"})
     REQUIRED_KEYS: typing.ClassVar[dict] = {"use_mel_codes_as_input": True}
-    NON_NEGATIVE = frozenset({"layers", "start_mel_token", "stop_mel_token", "start_text_token", "stop_text_token"})
-
-    model_dim: int
-    max_mel_tokens: int  # mel position table = max_mel_tokens + 3 rows
-    max_text_tokens: int  # text position table = max_text_tokens + 2 rows
-    heads: int
-    layers: int
-    number_text_tokens: int  # text embedding = number_text_tokens + 1 rows
-    number_mel_codes: int
-    start_mel_token: int
-    stop_mel_token: int
-    start_text_token: int
-    stop_text_token: int
-    emo_condition_module: ConditionModuleConfig
-
-    def __post_init__(self):
-        super().__post_init__()
-        check_gpt_sizes(self)
 
 
 @dataclass(frozen=True)

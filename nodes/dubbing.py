@@ -20,7 +20,7 @@ from ..indextts2_core.pipeline import EmotionSpec, S2MSettings, SpeakerPrompt
 from . import comfy_models as cm
 from .conditioning import _model
 from .generate import T2SSettings
-from .types import CATEGORY, Decoding, Emotion, Model, Speaker, audio_dict
+from .types import CATEGORY, Decoding, Emotion, Model, Speaker, audio_dict, seed_input
 
 ScriptType = io.Custom("INDEXTTS2_SCRIPT")
 Voices = io.Custom("INDEXTTS2_VOICES")
@@ -213,8 +213,7 @@ class DubTimeline(io.ComfyNode):
                 io.Int.Input("steps", default=s2m.steps, min=1, max=200, tooltip="Flow-matching steps (official 25)."),
                 io.Float.Input("cfg_rate", default=s2m.cfg_rate, min=0.0, max=10.0, step=0.05,
                                tooltip="Classifier-free guidance (official 0.7)."),
-                io.Int.Input("seed", default=0, min=0, max=0xFFFFFFFFFFFFFFFF, control_after_generate=True,
-                             tooltip="Base seed; each line's seed follows from it and the line's content."),
+                seed_input("Base seed; each line's seed follows from it and the line's content."),
                 Emotion.Input("emotion", optional=True, tooltip="Default emotion for lines without {...}."),
                 Decoding.Input("settings", optional=True, tooltip="Optional T2S decoding settings."),
                 io.Video.Input("video", optional=True, tooltip="Optional: the track lasts exactly as long as this video."),

@@ -9,12 +9,11 @@ from dataclasses import dataclass
 from comfy_api.latest import io
 
 from ..indextts2_core.gpt import DecodingSettings
-from ..indextts2_core.pipeline import (DEFAULT_INTERVAL_SILENCE_MS, DEFAULT_MAX_TEXT_TOKENS, MAX_INTERVAL_SILENCE_MS,
-                                       EmotionSpec)
+from ..indextts2_core.pipeline import DEFAULT_MAX_TEXT_TOKENS, EmotionSpec
 
 from . import comfy_models as cm
 from .conditioning import _model, _speaker
-from .types import CATEGORY, Decoding, Emotion, Model, Semantic, Speaker
+from .types import CATEGORY, Decoding, Emotion, Model, Semantic, Speaker, seed_input, silence_input
 
 DURATION_MODES = ("natural", "target tokens", "target seconds")
 OFFICIAL = DecodingSettings()
@@ -93,11 +92,8 @@ class T2SGenerate(io.ComfyNode):
                 io.Float.Input("target_seconds", default=5.0, min=0.05, max=3600.0, step=0.01,
                                tooltip="Length of the final audio, silences between text segments included; "
                                        "'target seconds' mode."),
-                io.Int.Input("interval_silence_ms", default=DEFAULT_INTERVAL_SILENCE_MS, min=0,
-                             max=MAX_INTERVAL_SILENCE_MS, step=10,
-                             tooltip="Silence between text segments (official 200 ms); part of target seconds."),
-                io.Int.Input("seed", default=0, min=0, max=0xFFFFFFFFFFFFFFFF, control_after_generate=True,
-                             tooltip="Sampling seed: the same inputs and seed give the same tokens."),
+                silence_input("Silence between text segments (official 200 ms); part of target seconds."),
+                seed_input("Sampling seed: the same inputs and seed give the same tokens."),
                 Decoding.Input("settings", optional=True,
                                tooltip="Optional advanced decoding settings (IndexTTS2 T2S Settings); unconnected: "
                                        "the official ones."),

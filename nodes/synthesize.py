@@ -6,12 +6,11 @@ import dataclasses
 
 from comfy_api.latest import io
 
-from ..indextts2_core.pipeline import (DEFAULT_INTERVAL_SILENCE_MS, MAX_INTERVAL_SILENCE_MS, MelSegments, S2MSettings,
-                                       SemanticSegments)
+from ..indextts2_core.pipeline import MelSegments, S2MSettings, SemanticSegments
 
 from . import comfy_models as cm
 from .conditioning import _model, _speaker
-from .types import CATEGORY, Mel, Model, Semantic, Speaker, audio_dict, audio_parts
+from .types import CATEGORY, Mel, Model, Semantic, Speaker, audio_dict, audio_parts, seed_input, silence_input
 
 S2M = S2MSettings()  # official defaults
 
@@ -42,8 +41,7 @@ class S2MGenerate(io.ComfyNode):
                 io.Int.Input("target_frames", default=430, min=1, max=60000,
                              tooltip="Mel frames of the whole text's speech (silences not included) when duration "
                                      "is 'target frames' (1 frame = 256 samples ≈ 11.6 ms)."),
-                io.Int.Input("seed", default=0, min=0, max=0xFFFFFFFFFFFFFFFF, control_after_generate=True,
-                             tooltip="Seed of the flow-matching noise."),
+                seed_input("Seed of the flow-matching noise."),
             ],
             outputs=[Mel.Output(display_name="mel", tooltip="Mel spectrogram for the BigVGAN vocoder.")],
         )
@@ -112,11 +110,8 @@ class Speak(io.ComfyNode):
                 io.Float.Input("target_seconds", default=0.0, min=0.0, max=3600.0, step=0.01,
                                tooltip="0 = natural length; otherwise the audio lasts exactly this long, silences "
                                        "between text segments included."),
-                io.Int.Input("interval_silence_ms", default=DEFAULT_INTERVAL_SILENCE_MS, min=0,
-                             max=MAX_INTERVAL_SILENCE_MS, step=10,
-                             tooltip="Silence between text segments (part of target_seconds when that is set)."),
-                io.Int.Input("seed", default=0, min=0, max=0xFFFFFFFFFFFFFFFF, control_after_generate=True,
-                             tooltip="Seed of token sampling and flow-matching noise."),
+                silence_input("Silence between text segments (part of target_seconds when that is set)."),
+                seed_input("Seed of token sampling and flow-matching noise."),
             ],
             outputs=[io.Audio.Output(display_name="audio", tooltip="22050 Hz mono AUDIO.")],
         )

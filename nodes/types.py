@@ -18,6 +18,8 @@ import torch
 
 from comfy_api.latest import io
 
+from ..indextts2_core.pipeline import DEFAULT_INTERVAL_SILENCE_MS, MAX_INTERVAL_SILENCE_MS
+
 from .comfy_models import bad_input
 
 Model = io.Custom("INDEXTTS2_MODEL")
@@ -28,6 +30,15 @@ Semantic = io.Custom("INDEXTTS2_SEMANTIC")
 Mel = io.Custom("INDEXTTS2_MEL")
 
 CATEGORY = "audio/IndexTTS2"
+
+
+def seed_input(tooltip: str) -> io.Int.Input:
+    return io.Int.Input("seed", default=0, min=0, max=0xFFFFFFFFFFFFFFFF, control_after_generate=True, tooltip=tooltip)
+
+
+def silence_input(tooltip: str) -> io.Int.Input:
+    return io.Int.Input("interval_silence_ms", default=DEFAULT_INTERVAL_SILENCE_MS, min=0, max=MAX_INTERVAL_SILENCE_MS,
+                        step=10, tooltip=tooltip)
 
 
 def audio_dict(waveform: torch.Tensor, sample_rate: int) -> dict:

@@ -237,7 +237,7 @@ def test_loader_downloads_only_when_asked(env, monkeypatch, tmp_path):
     loaders = sys.modules[env.pack.__name__ + ".nodes.loaders"]
     monkeypatch.setattr(loaders, "load_models", lambda paths, device, dtype, load_t2e: loaded.append(
         (paths.root, str(device), dtype, load_t2e)) or SimpleNamespace(
-        **{n: torch.nn.Linear(1, 1) for n in env.wrapper.STAGE_MODULES}, t2e=None))
+        **{n: torch.nn.Linear(1, 1) for n in env.wrapper.STAGE_MODULES}, t2e=None, version=paths.version))
     monkeypatch.setattr(loaders, "download_models", lambda paths, include_t2e, progress: fetched.append(paths) or
                         paths)
     loader = env.nodes["IndexTTS2Loader"]
