@@ -97,7 +97,7 @@ def test_segment_without_codes_is_left_out(e2e_models, speaker, monkeypatch):  #
         return res
 
     texts = pl.text_segments(e2e_models.tokenizer, TEXT, 8)
-    first_ids = tuple(texts[0])
+    first_ids = texts[0].ids
     monkeypatch.setattr(chain, "generate_semantic", first_segment_silent)
     r = run(e2e_models, speaker, target_tokens=30, max_text_tokens_per_segment=8, seed=0)
     tokens = pl.plan_durations(texts, e2e_models.timing, target_tokens=30).tokens
