@@ -12,6 +12,7 @@ GPT never stops on its own, so the length is fixed with --tokens (codes for the 
 from __future__ import annotations
 
 import argparse
+import os
 import json
 import sys
 import time
@@ -20,7 +21,8 @@ from pathlib import Path
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-OFFICIAL = ROOT.parent / "shared" / "official-data"
+SHARED = Path(os.environ.get("INDEXTTS2_SHARED", ROOT.parent / "shared"))
+OFFICIAL = SHARED / "official-data"
 MANIFESTS = ROOT / "tests" / "data" / "manifests"
 
 
