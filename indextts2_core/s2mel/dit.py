@@ -224,11 +224,11 @@ class DiT(nn.Module):
         b, _, length = x.shape
         mask = None
         if lengths is not None:
-            lengths = lengths.to(x.device)
+            lengths = torch.as_tensor(lengths).cpu()  # host-side decisions (no sync when given on the CPU)
             if bool((lengths == length).all()):
                 lengths = None
             else:
-                mask = (torch.arange(length, device=x.device) < lengths[:, None])[:, None, None, :]
+                mask = (torch.arange(length, device=x.device) < lengths.to(x.device)[:, None])[:, None, None, :]
         t1 = self.t_embedder(t)  # [B, D]
         xt = x.transpose(1, 2)  # [B, T, M]
         parts = [xt, prompt_x.transpose(1, 2), self.cond_projection(mu)]

@@ -183,6 +183,7 @@ def sample_batch(estimator: nn.Module, mus: Sequence[torch.Tensor], prompt_mels:
     def clear(y: torch.Tensor) -> None:
         y.masked_fill_(~target, 0.0)  # prompt frames, as `sample`, and the padding (kept finite)
 
+    same = len(set(lengths)) == 1  # equal lengths need no mask (the plain path)
     x = _euler(estimator, x, prompt_x, style, mu, int(steps), cfg_rate, clear,
-               torch.tensor(lengths, device=device), progress)
+               None if same else torch.tensor(lengths), progress)  # lengths stay on the host
     return [x[i:i + 1, :, plen:length] for i, (plen, length) in enumerate(zip(plens, lengths))]

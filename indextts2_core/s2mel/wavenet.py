@@ -75,8 +75,8 @@ class ReflectConv1d(nn.Module):
         past it are not read by the frames before it)."""
         if lengths is None or self.pad_left + self.pad_right == 0:
             return self.conv.conv(reflect_pad(x, self.pad_left, self.pad_right))
-        return self.conv.conv(x.gather(2, reflect_index(lengths, x.shape[-1], self.pad_left, self.pad_right)
-                                       [:, None, :].expand(x.shape[0], x.shape[1], -1)))
+        idx = reflect_index(lengths, x.shape[-1], self.pad_left, self.pad_right).to(x.device)
+        return self.conv.conv(x.gather(2, idx[:, None, :].expand(x.shape[0], x.shape[1], -1)))
 
 
 class WaveNet(nn.Module):
