@@ -12,6 +12,7 @@ official 3-beam sampling. Decoding runs in target mode so every run takes exactl
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from pathlib import Path
 
@@ -22,7 +23,8 @@ from indextts2_core.gpt.generate import DecodingSettings, KVCache, generate_code
 from indextts2_core.gpt.model import COND_INPUT_DIM, UnifiedVoice
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_CONFIG = ROOT.parent / "shared" / "official-data" / "config.yaml"
+SHARED = Path(os.environ.get("INDEXTTS2_SHARED", ROOT.parent / "shared"))
+DEFAULT_CONFIG = SHARED / "official-data" / "config.yaml"
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
 

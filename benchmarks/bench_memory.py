@@ -11,6 +11,7 @@ Each measurement runs in its own process, so every figure is that process's own 
 from __future__ import annotations
 
 import argparse
+import os
 import json
 import shutil
 import subprocess
@@ -78,7 +79,7 @@ def materialised(shared: Path, tmp: Path) -> Path:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--kit", type=Path, help="a materialised public-e2e kit (default: materialise one)")
-    ap.add_argument("--shared", type=Path, default=ROOT.parent / "shared")
+    ap.add_argument("--shared", type=Path, default=Path(os.environ.get("INDEXTTS2_SHARED", ROOT.parent / "shared")))
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as t:
         tmp = Path(t)

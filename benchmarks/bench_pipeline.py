@@ -12,7 +12,9 @@ GPT never stops on its own, so the length is fixed with --tokens (codes for the 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -20,45 +22,19 @@ from pathlib import Path
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-OFFICIAL = ROOT.parent / "shared" / "official-data"
+SHARED = Path(os.environ.get("INDEXTTS2_SHARED", ROOT.parent / "shared"))
+OFFICIAL = SHARED / "official-data"
 MANIFESTS = ROOT / "tests" / "data" / "manifests"
 
 
 def random_models(config: Path, bpe: Path, device: torch.device, dtype: torch.dtype):
     """IndexTTS2Models at the sizes of `config` (+ the published w2v-BERT / BigVGAN configs), random weights."""
-    from transformers import Wav2Vec2BertConfig, Wav2Vec2BertModel
+    from benchmarks.gpu_check import moved, random_models as build
 
-    from indextts2_core.audio import W2VFeatureConfig
-    from indextts2_core.config import BigVGANConfig, IndexTTS2Config
-    from indextts2_core.emotion import EmotionMatrices
-    from indextts2_core.gpt import UnifiedVoice
-    from indextts2_core.text import TextTokenizer
-    from indextts2_core.pipeline import IndexTTS2Models
-    from indextts2_core.prompt_cache import FeatureCache
-    from indextts2_core.s2mel import S2Mel
-    from indextts2_core.semantic.codec import SemanticCodec
-    from indextts2_core.semantic.w2v_bert import SemanticEncoder, truncated_config
-    from indextts2_core.speaker.campplus import CAMPPlus
-    from indextts2_core.vocoder.bigvgan import BigVGAN
-
-    cfg = IndexTTS2Config.from_yaml(config)
-    torch.manual_seed(0)
-    w2v_cfg = json.loads((MANIFESTS / "w2v-bert-2.0.json").read_text())["config_json_values_used"]
-    full = Wav2Vec2BertConfig.from_dict(dict(w2v_cfg))
-    hidden = full.hidden_size
-    semantic = SemanticEncoder(Wav2Vec2BertModel(truncated_config(full)), torch.zeros(hidden), torch.ones(hidden),
-                               full.num_hidden_layers)
-    voc_cfg = json.loads((MANIFESTS / "bigvgan_generator.pt.json").read_text())["config_json"]
-    n = sum(cfg.emo_num)
-    fp32 = dict(device=device, dtype=torch.float32)
-    return IndexTTS2Models(
-        config=cfg, tokenizer=TextTokenizer(bpe), semantic=semantic.to(**fp32).eval(),
-        codec=SemanticCodec(cfg.semantic_codec).to(**fp32).eval(), campplus=CAMPPlus().to(**fp32).eval(),
-        gpt=UnifiedVoice(cfg.gpt).to(device=device, dtype=dtype).eval(), s2mel=S2Mel(cfg.s2mel).to(**fp32).eval(),
-        vocoder=BigVGAN(BigVGANConfig.from_dict(voc_cfg)).to(**fp32).eval(),
-        emotion=EmotionMatrices(torch.randn(n, cfg.s2mel.style_dim), 0.5 * torch.randn(n, cfg.gpt.model_dim),
-                                cfg.emo_num).to(device),
-        device=device, dtype=dtype, w2v_features=W2VFeatureConfig(), cache=FeatureCache(4))
+    w2v = json.loads((MANIFESTS / "w2v-bert-2.0.json").read_text())["config_json_values_used"]
+    voc = json.loads((MANIFESTS / "bigvgan_generator.pt.json").read_text())["config_json"]
+    models = moved(build(config, bpe, w2v, voc), device, copy_=False)
+    return dataclasses.replace(models, gpt=models.gpt.to(dtype))
 
 
 def speech_like(seconds: float, rate: int = 22050) -> torch.Tensor:
@@ -72,7 +48,7 @@ def speech_like(seconds: float, rate: int = 22050) -> torch.Tensor:
 
 def main(argv=None) -> int:
     from indextts2_core.gpt import DecodingSettings
-    from indextts2_core.pipeline import load_models, resolve_device, resolve_dtype, synthesize
+    from indextts2_core.pipeline import S2MSettings, load_models, resolve_device, resolve_dtype, synthesize
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models", type=Path, help="model folder (default: random full-size networks)")
@@ -86,6 +62,7 @@ def main(argv=None) -> int:
     ap.add_argument("--tokens", type=int, default=100, help="codes for the whole text (2 s of speech at 50 per second)")
     ap.add_argument("--steps", type=int, default=25)
     ap.add_argument("--beams", type=int, default=3)
+    ap.add_argument("--decode-step", default="eager", help="DecodingSettings.decode_step")
     args = ap.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -102,11 +79,11 @@ def main(argv=None) -> int:
     params = {k: sum(p.numel() for p in getattr(models, k).parameters()) / 1e6
               for k in ("semantic", "codec", "campplus", "gpt", "s2mel", "vocoder")}
     speaker = speech_like(args.speaker_seconds)
-    settings = DecodingSettings(num_beams=args.beams)
+    settings = DecodingSettings(num_beams=args.beams, decode_step=args.decode_step)
     t0 = time.perf_counter()
     with torch.inference_mode():
-        result = synthesize(models, args.text, speaker, 22050, target_tokens=args.tokens, settings=settings,
-                            cfm_steps=args.steps, seed=0)
+        result = synthesize(models, args.text, speaker, 22050, target_tokens=args.tokens, decoding=settings,
+                            s2m=S2MSettings(steps=args.steps), seed=0)
     total = time.perf_counter() - t0
     audio_s = result.waveform.shape[-1] / result.sample_rate
 

@@ -11,6 +11,7 @@ generated audio (real-time factor; lower is faster) for each stage and for both 
 from __future__ import annotations
 
 import argparse
+import os
 import json
 import time
 from pathlib import Path
@@ -26,7 +27,8 @@ from indextts2_core.config import BigVGANConfig
 from indextts2_core.vocoder.bigvgan import BigVGAN
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_CONFIG = ROOT.parent / "shared" / "official-data" / "config.yaml"
+SHARED = Path(os.environ.get("INDEXTTS2_SHARED", ROOT.parent / "shared"))
+DEFAULT_CONFIG = SHARED / "official-data" / "config.yaml"
 DEFAULT_MANIFEST = ROOT / "tests" / "data" / "manifests" / "bigvgan_generator.pt.json"
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 

@@ -1,7 +1,7 @@
 """IndexTTS2 text-to-semantic GPT (UnifiedVoice v2): network in `model.py`, decoding in `generate.py`."""
 
-from .generate import DecodingSettings, GenerationResult, KVCache, generate_codes
+from .generate import DecodingSettings, GenerationResult, KVCache, generate_codes, generate_codes_batch
 from .model import UnifiedVoice, load_gpt
 
 __all__ = ["DecodingSettings", "GenerationResult", "KVCache", "UnifiedVoice", "generate_codes",
-           "load_gpt"]
+           "generate_codes_batch", "load_gpt"]

@@ -108,14 +108,17 @@ class GPT2Attention(nn.Module):
         self.c_attn = Conv1D(dim, 3 * dim)  # output columns q | k | v
         self.c_proj = Conv1D(dim, dim)
 
-    def forward(self, x: torch.Tensor, cache=None, layer: int = 0, start_pos: int = 0) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, cache=None, layer: int = 0, start_pos=0) -> torch.Tensor:
+        """start_pos: cache row of x's first position, an int, or a [1] tensor for the static decode step."""
         b, t, d = x.shape
         q, k, v = (y.view(b, t, self.heads, d // self.heads).transpose(1, 2)
                    for y in self.c_attn(x).split(d, dim=2))  # [B, H, T, Dh]
+        mask = None
         if cache is not None:
-            k, v = cache.update(layer, start_pos, k, v)  # [B, H, start_pos + T, Dh]
-        if t == 1:
-            out = F.scaled_dot_product_attention(q, k, v)  # one new query sees every cached key
+            k, v = cache.update(layer, start_pos, k, v)  # [B, H, start_pos + T, Dh] (S_max for a static step)
+            mask = cache.decode_mask(start_pos) if t == 1 else None
+        if t == 1:  # one new query sees every cached key (a batch's padding and a static step's unwritten ones masked)
+            out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
         elif k.size(2) == t:
             out = F.scaled_dot_product_attention(q, k, v, is_causal=True)
         else:  # a chunk after cached positions: causal with an offset

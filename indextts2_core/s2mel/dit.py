@@ -106,14 +106,16 @@ class Attention(nn.Module):
         self.n_head = n_head
         self.head_dim = dim // n_head
 
-    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
+                mask: torch.Tensor | None = None) -> torch.Tensor:
+        """mask: [B, 1, 1, T] bool, the keys of each row (a batch of segments of different lengths)."""
         b, t, d = x.shape
         q, k, v = self.wqkv(x).split(d, dim=-1)
         q = apply_rope(q.view(b, t, self.n_head, self.head_dim), cos, sin).transpose(1, 2)  # [B, nh, T, hd]
         k = apply_rope(k.view(b, t, self.n_head, self.head_dim), cos, sin).transpose(1, 2)
         v = v.view(b, t, self.n_head, self.head_dim).transpose(1, 2)
         # the official all-true mask of x_lens = [T] is a no-op: attend everywhere, default 1/sqrt(hd) scale
-        y = F.scaled_dot_product_attention(q, k, v)
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
         return self.wo(y.transpose(1, 2).reshape(b, t, d))
 
 
@@ -139,10 +141,10 @@ class TransformerBlock(nn.Module):
         if uvit:  # every block owns one; only the blocks after the middle use it
             self.skip_in_linear = nn.Linear(2 * dim, dim)
 
-    def forward(self, x, cond, cos, sin, skip: torch.Tensor | None = None):
+    def forward(self, x, cond, cos, sin, skip: torch.Tensor | None = None, mask: torch.Tensor | None = None):
         if skip is not None:
             x = self.skip_in_linear(torch.cat([x, skip], dim=-1))
-        x = x + self.attention(self.attention_norm(x, cond), cos, sin)
+        x = x + self.attention(self.attention_norm(x, cond), cos, sin, mask)
         return x + self.feed_forward(self.ffn_norm(x, cond))
 
 
@@ -156,15 +158,15 @@ class Transformer(nn.Module):
         self.uvit = uvit
         self.head_dim = dim // n_head
 
-    def forward(self, x: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
-        """x [B, T, D], cond [B, 1, D] -> [B, T, D]."""
+    def forward(self, x: torch.Tensor, cond: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """x [B, T, D], cond [B, 1, D] -> [B, T, D]; mask [B, 1, 1, T] bool keys per row, or None (all)."""
         angles = rope_angles(x.shape[1], self.head_dim, x.device)  # positions 0..T-1, fp32
         cos, sin = torch.cos(angles), torch.sin(angles)
         middle = len(self.layers) // 2
         skips: list[torch.Tensor] = []
         for i, layer in enumerate(self.layers):
             skip = skips.pop() if self.uvit and i > middle else None
-            x = layer(x, cond, cos, sin, skip)
+            x = layer(x, cond, cos, sin, skip, mask)
             if self.uvit and i < middle:
                 skips.append(x)
         return self.norm(x, cond)
@@ -213,20 +215,31 @@ class DiT(nn.Module):
         self.conv2 = nn.Conv1d(w, d.in_channels, 1)
 
     def forward(self, x: torch.Tensor, prompt_x: torch.Tensor, t: torch.Tensor,
-                style: torch.Tensor, mu: torch.Tensor) -> torch.Tensor:
-        """x, prompt_x [B, M, T]; t [B]; style [B, S]; mu [B, T, Cc] -> velocity [B, M, T]."""
+                style: torch.Tensor, mu: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """x, prompt_x [B, M, T]; t [B]; style [B, S]; mu [B, T, Cc] -> velocity [B, M, T].
+
+        `lengths` [B] (a batch of segments, right-padded to T): row b is its first lengths[b]
+        frames, as if run alone (attention keys masked, WaveNet reflect-padded at the row's own
+        end); the velocity past a row's length is unspecified (finite for finite inputs)."""
         b, _, length = x.shape
+        mask = None
+        if lengths is not None:
+            lengths = torch.as_tensor(lengths).cpu()  # host-side decisions (no sync when given on the CPU)
+            if bool((lengths == length).all()):
+                lengths = None
+            else:
+                mask = (torch.arange(length, device=x.device) < lengths.to(x.device)[:, None])[:, None, None, :]
         t1 = self.t_embedder(t)  # [B, D]
         xt = x.transpose(1, 2)  # [B, T, M]
         parts = [xt, prompt_x.transpose(1, 2), self.cond_projection(mu)]
         if self.style_dim:
             parts.append(style[:, None, :].expand(b, length, style.shape[-1]))
         h = self.cond_x_merge_linear(torch.cat(parts, dim=-1))  # [B, T, D]
-        h = self.transformer(h, t1[:, None, :])
+        h = self.transformer(h, t1[:, None, :], mask)
         if self.long_skip:
             h = self.skip_linear(torch.cat([h, xt], dim=-1))
         w = self.conv1(h).transpose(1, 2)  # [B, W, T]
         g = self.t_embedder2(t)[:, :, None]  # [B, W, 1]
-        w = self.wavenet(w, g).transpose(1, 2) + self.res_projection(h)  # [B, T, W]
+        w = self.wavenet(w, g, lengths).transpose(1, 2) + self.res_projection(h)  # [B, T, W]
         w = self.final_layer(w, t1)
         return self.conv2(w.transpose(1, 2))  # [B, M, T]

@@ -122,15 +122,31 @@ class S2Mel(nn.Module):
         """mu = [prompt_cond; cond] -> mel [B, M, F] with F = cond frames exactly.
 
         prompt_cond [B, P, C] must have one frame per ref_mel [B, M, P] frame."""
+        mu = self._mu(prompt_cond, cond, ref_mel)
+        return flow_matching.sample(self.cfm.estimator, mu, ref_mel, style, steps=steps, cfg_rate=cfg_rate,
+                                    noise=noise, generator=generator, progress=progress)
+
+    def sample_batch(self, prompt_conds, conds, ref_mels, styles, steps: int = flow_matching.DEFAULT_STEPS,
+                     cfg_rate: float = flow_matching.DEFAULT_CFG_RATE, noises=None, generators=None,
+                     progress: Callable[[int, int], None] | None = None) -> list[torch.Tensor]:
+        """`sample` for several segments at once (lists of the same arguments, batch 1 each; each
+        segment its own prompt, length, noise and generator): one DiT batch of 2·n rows per step.
+        Segment i's mel [1, M, F_i] equals `sample` of its arguments alone to float rounding."""
+        if not len(prompt_conds) == len(conds) == len(ref_mels):
+            raise ValueError("S2Mel: a batch needs one prompt condition, target condition and reference mel each")
+        mus = [self._mu(pc, c, rm) for pc, c, rm in zip(prompt_conds, conds, ref_mels)]
+        return flow_matching.sample_batch(self.cfm.estimator, mus, ref_mels, styles, steps=steps, cfg_rate=cfg_rate,
+                                          noises=noises, generators=generators, progress=progress)
+
+    @staticmethod
+    def _mu(prompt_cond: torch.Tensor, cond: torch.Tensor, ref_mel: torch.Tensor) -> torch.Tensor:
         if prompt_cond.dim() != 3 or cond.dim() != 3 or prompt_cond.shape[0::2] != cond.shape[0::2]:
             raise ValueError(f"S2Mel: prompt condition {list(prompt_cond.shape)} and target condition "
                              f"{list(cond.shape)} must both be [B, frames, C]")
         if ref_mel.dim() != 3 or ref_mel.shape[-1] != prompt_cond.shape[1]:
             raise ValueError(f"S2Mel: reference mel {list(ref_mel.shape)} must have as many frames as the prompt "
                              f"condition ({prompt_cond.shape[1]})")
-        mu = torch.cat([prompt_cond, cond], dim=1)
-        return flow_matching.sample(self.cfm.estimator, mu, ref_mel, style, steps=steps, cfg_rate=cfg_rate,
-                                    noise=noise, generator=generator, progress=progress)
+        return torch.cat([prompt_cond, cond], dim=1)
 
 
 def load_s2mel(path: str | Path, cfg, device: str | torch.device = "cpu",

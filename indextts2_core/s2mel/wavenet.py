@@ -39,6 +39,19 @@ def reflect_pad(x: torch.Tensor, left: int, right: int) -> torch.Tensor:
     return F.pad(x, (left, right), mode="reflect")
 
 
+def reflect_index(lengths: torch.Tensor, total: int, left: int, right: int) -> torch.Tensor:
+    """[B, total + left + right] source frames of a reflect pad of each row at its own length
+    (row b: frames 0..lengths[b]-1 then the reflection; what lies beyond is clamped, never read by
+    the row's own frames). Every length must exceed the pad, as a plain reflect pad needs."""
+    if bool((lengths <= max(left, right)).any()):
+        raise ValueError(f"WaveNet: rows of a batch must be longer than the reflect pad ({max(left, right)} frames), "
+                         f"got lengths {lengths.tolist()}")
+    j = torch.arange(-left, total + right, device=lengths.device)[None, :]
+    last = (lengths - 1)[:, None]
+    j = torch.where(j < 0, -j, torch.where(j > last, 2 * last - j, j))
+    return j.clamp(0, total - 1)
+
+
 class _Conv(nn.Module):
     """Holds the (weight-normed in the file) convolution: key level `.conv`."""
 
@@ -57,8 +70,13 @@ class ReflectConv1d(nn.Module):
         self.pad_right = total // 2  # an odd total puts the extra frame on the left
         self.pad_left = total - self.pad_right
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.conv.conv(reflect_pad(x, self.pad_left, self.pad_right))
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """x [B, C, T]; with `lengths` [B] each row is reflect-padded at its own end (the frames
+        past it are not read by the frames before it)."""
+        if lengths is None or self.pad_left + self.pad_right == 0:
+            return self.conv.conv(reflect_pad(x, self.pad_left, self.pad_right))
+        idx = reflect_index(lengths, x.shape[-1], self.pad_left, self.pad_right).to(x.device)
+        return self.conv.conv(x.gather(2, idx[:, None, :].expand(x.shape[0], x.shape[1], -1)))
 
 
 class WaveNet(nn.Module):
@@ -76,13 +94,14 @@ class WaveNet(nn.Module):
         self.res_skip_layers = nn.ModuleList(
             ReflectConv1d(h, 2 * h if i < n - 1 else h, 1) for i in range(n))
 
-    def forward(self, x: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
-        """x [B, H, T], g [B, G, 1] -> [B, H, T]. (The official all-ones mask is omitted.)"""
+    def forward(self, x: torch.Tensor, g: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """x [B, H, T], g [B, G, 1] -> [B, H, T]. (The official all-ones mask is omitted.) `lengths`
+        [B]: rows of different lengths right-padded to T, each reflect-padded at its own end."""
         h = self.hidden
         gl = self.cond_layer(g)  # [B, 2·H·L, 1]
         out = torch.zeros_like(x)
         for i in range(self.num_layers):
-            a = self.in_layers[i](x) + gl[:, 2 * h * i: 2 * h * (i + 1)]  # [B, 2H, T]
+            a = self.in_layers[i](x, lengths) + gl[:, 2 * h * i: 2 * h * (i + 1)]  # [B, 2H, T]
             z = torch.tanh(a[:, :h]) * torch.sigmoid(a[:, h:])
             r = self.res_skip_layers[i](z)
             if i < self.num_layers - 1:

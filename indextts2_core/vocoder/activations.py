@@ -58,6 +58,13 @@ class Snake(nn.Module):
             alpha = torch.exp(alpha)
         return x + torch.sin(x * alpha).pow(2) / (alpha + SNAKE_EPS)
 
+    def params(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(α, β + eps) as [1, C, 1] (β = α for Snake)."""
+        alpha = self.alpha[None, :, None]
+        if self.logscale:
+            alpha = torch.exp(alpha)
+        return alpha, alpha + SNAKE_EPS
+
 
 class SnakeBeta(nn.Module):
     """x + sin²(αx) / β, per channel; α and β stored as logs when `logscale`."""
@@ -74,6 +81,12 @@ class SnakeBeta(nn.Module):
         if self.logscale:
             alpha, beta = torch.exp(alpha), torch.exp(beta)
         return x + torch.sin(x * alpha).pow(2) / (beta + SNAKE_EPS)
+
+    def params(self) -> tuple[torch.Tensor, torch.Tensor]:
+        alpha, beta = self.alpha[None, :, None], self.beta[None, :, None]
+        if self.logscale:
+            alpha, beta = torch.exp(alpha), torch.exp(beta)
+        return alpha, beta + SNAKE_EPS
 
 
 class UpSample1d(nn.Module):
@@ -118,17 +131,56 @@ class DownSample1d(nn.Module):
         return self.lowpass(x)  # [B, C, ceil(T/2)]
 
 
+def anti_aliased_snake(x: torch.Tensor, alpha: torch.Tensor, beta: torch.Tensor, up: torch.Tensor,
+                       down: torch.Tensor) -> torch.Tensor:
+    """The whole anti-aliased activation in polyphase form: x [B, C, T] -> [B, C, T], equal to
+    `DownSample1d(snake(UpSample1d(x)))` (the reference) to float rounding. The ×2 signal is never
+    built: its even and odd samples are 6-tap sums of shifted x, and the low-pass reads them back,
+    so under torch.compile the whole activation becomes one loop over x (what NVIDIA's fused CUDA
+    kernel does). alpha, beta [1, C, 1] (beta with its eps); up, down: the 12-tap filters [1, 1, 12]
+    (KERNEL and RATIO as above; replicate padding at both ends, as the reference)."""
+    t = x.shape[-1]
+    fu, fd = up.reshape(-1).to(x.dtype), down.reshape(-1).to(x.dtype)
+    xr = F.pad(x, (3, 3), mode="replicate")  # xr[i] = x[clamp(i - 3)]
+    # ×2 upsample: even samples use the odd taps, odd samples the even taps (gain 2)
+    u_even = sum(fu[2 * j + 1] * xr[..., 5 - j: 5 - j + t] for j in range(6)) * RATIO
+    u_odd = sum(fu[2 * j] * xr[..., 6 - j: 6 - j + t] for j in range(6)) * RATIO
+    a_even = u_even + torch.sin(u_even * alpha).pow(2) / beta
+    a_odd = u_odd + torch.sin(u_odd * alpha).pow(2) / beta
+    # low-pass, stride 2, over the ×2 signal replicate-padded 5 left / 6 right: a[clamp(2n + k − 5)]
+    first, last = a_even[..., :1], a_odd[..., -1:]
+    ev = torch.cat([first, first, a_even, last, last, last], dim=-1)  # a_even[m], m in [-2, T+3)
+    od = torch.cat([first, first, first, a_odd, last, last], dim=-1)  # a_odd[m], m in [-3, T+2)
+    return sum(fd[2 * j + 1] * ev[..., j: j + t] + fd[2 * j] * od[..., j: j + t] for j in range(6))
+
+
+_FUSED: dict = {}
+
+
+def _fused_fn():
+    if "fn" not in _FUSED:
+        _FUSED["fn"] = torch.compile(anti_aliased_snake, dynamic=True)
+    return _FUSED["fn"]
+
+
 class Activation1d(nn.Module):
-    """Anti-aliased activation: keys `act.*`, `upsample.filter`, `downsample.lowpass.filter`."""
+    """Anti-aliased activation: keys `act.*`, `upsample.filter`, `downsample.lowpass.filter`.
+
+    `fused` (off by default; `BigVGAN.fuse_activations`) runs `anti_aliased_snake` through
+    torch.compile instead of the reference up -> act -> down."""
 
     def __init__(self, act: nn.Module):
         super().__init__()
         self.act = act
         self.upsample = UpSample1d()
         self.downsample = DownSample1d()
+        self.fused = False
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x [B, C, T] -> [B, C, T]."""
+        if self.fused:
+            alpha, beta = self.act.params()
+            return _fused_fn()(x, alpha, beta, self.upsample.filter, self.downsample.lowpass.filter)
         return self.downsample(self.act(self.upsample(x)))
 
 

@@ -19,6 +19,7 @@ configs whose official forward cannot run (see `_check_runnable`).
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import torch
@@ -26,10 +27,12 @@ from torch import nn
 
 from ..checkpoints import load_strict, read_checkpoint, select
 from ..config import BigVGANConfig
-from .activations import make_activation
+from .activations import Activation1d, make_activation
 
 CONFIG_NAME = "config.json"  # file names of the hub repo nvidia/bigvgan_v2_22khz_80band_256x
 WEIGHTS_NAME = "bigvgan_generator.pt"
+DEFAULT_CHUNK_FRAMES = 512  # ~6 s of 22.05 kHz audio per chunk (hop 256)
+ACTIVATION_CONTEXT = 7  # samples each side an anti-aliased activation reads (12-tap ×2 up and down: 6, +1 spare)
 
 
 def _conv_padding(kernel_size: int, dilation: int) -> int:
@@ -131,6 +134,34 @@ class BigVGAN(nn.Module):
             n = (n - 1) * u - 2 * ((k - u) // 2) + k
         return n
 
+    def fuse_activations(self, enabled: bool = True) -> "BigVGAN":
+        """Run every anti-aliased activation as one compiled kernel (`anti_aliased_snake` through
+        torch.compile); off by default, the reference path is the parity one. Off again with False."""
+        for m in self.modules():
+            if isinstance(m, Activation1d):
+                m.fused = enabled
+        return self
+
+    def receptive_field_frames(self) -> int:
+        """Mel frames on each side of a frame that can change its samples (an upper bound, from
+        the kernels, dilations and rates; the tests check it against the network): what a chunk
+        needs around it for chunked vocoding to equal the whole."""
+        cfg, half = self.cfg, ACTIVATION_CONTEXT
+        frames, rate = 3.0, 1  # conv_pre, kernel 7
+        for u, k in zip(cfg.upsample_rates, cfg.upsample_kernel_sizes):
+            frames += math.ceil(k / u) / rate  # the transposed convolution, in its input samples
+            rate *= u
+            side = 0
+            for rk, ds in zip(cfg.resblock_kernel_sizes, cfg.resblock_dilation_sizes):
+                if cfg.resblock == "1":
+                    ctx = sum(2 * half + (rk - 1) // 2 * (d + 1) for d in ds)
+                else:
+                    ctx = sum(half + (rk - 1) // 2 * d for d in ds)
+                side = max(side, ctx)
+            frames += side / rate
+        frames += (half + 3) / rate  # activation_post, conv_post (kernel 7)
+        return math.ceil(frames)
+
     def forward(self, mel: torch.Tensor) -> torch.Tensor:
         """mel [B, M, F] -> waveform [B, 1, output_samples(F)] (F·hop for published configs), clamped
         to [-1, 1] (tanh if the config says so)."""
@@ -150,6 +181,32 @@ class BigVGAN(nn.Module):
             x = xs / self.num_kernels
         x = self.conv_post(self.activation_post(x))
         return torch.tanh(x) if self.cfg.use_tanh_at_final else x.clamp(-1.0, 1.0)
+
+
+@torch.no_grad()
+def vocode_chunked(model: BigVGAN, mel: torch.Tensor, chunk_frames: int = DEFAULT_CHUNK_FRAMES,
+                   context_frames: int | None = None) -> torch.Tensor:
+    """`model(mel)` computed chunk by chunk: frames [a, b) are vocoded with `context_frames` on
+    each side (default: the receptive field, so each chunk's kept samples see all they would see
+    in the whole) and only their own samples kept. Equals the whole to float rounding; memory grows
+    with chunk_frames + 2·context, not with the length. Returns [B, 1, F·hop]; a config whose output
+    is not F·hop (none published) is vocoded whole."""
+    frames = mel.shape[-1]
+    hop = model.hop_length
+    if isinstance(chunk_frames, bool) or not isinstance(chunk_frames, int) or chunk_frames <= 0:
+        raise ValueError(f"chunk_frames must be a positive integer, got {chunk_frames!r}")
+    ctx = model.receptive_field_frames() if context_frames is None else int(context_frames)
+    if ctx < 0:
+        raise ValueError(f"context_frames must be >= 0, got {context_frames!r}")
+    if mel.dim() != 3 or frames <= chunk_frames or model.output_samples(frames) != frames * hop:
+        return model(mel)
+    pieces = []
+    for a in range(0, frames, chunk_frames):
+        b = min(frames, a + chunk_frames)
+        lo, hi = max(0, a - ctx), min(frames, b + ctx)
+        wav = model(mel[..., lo:hi])
+        pieces.append(wav[..., (a - lo) * hop:(b - lo) * hop])
+    return torch.cat(pieces, dim=-1)
 
 
 def to_int16(wav: torch.Tensor) -> torch.Tensor:
