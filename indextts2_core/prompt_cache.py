@@ -68,6 +68,15 @@ class FeatureCache:
     def __contains__(self, key: Hashable) -> bool:
         return key in self._items
 
+    def get(self, key: Hashable, default: Any = None) -> Any:
+        """The cached value for `key` (now the most recently used), or `default`."""
+        with self._lock:
+            if key not in self._items:
+                return default
+            self._items.move_to_end(key)
+            self.hits += 1
+            return self._items[key][0]
+
     def get_or_compute(self, key: Hashable, fn: Callable[[], Any]) -> Any:
         """The cached value for `key`, or `fn()` stored under it (least recently used entries evicted
         until both bounds hold; a value larger than `max_bytes` is returned but not kept).
@@ -81,10 +90,16 @@ class FeatureCache:
                 return self._items[key][0]
             self.misses += 1
         value = fn()
+        self.put(key, value)
+        return value
+
+    def put(self, key: Hashable, value: Any) -> None:
+        """Keep `value` under `key` (least recently used entries evicted until both bounds hold; a
+        value larger than `max_bytes` is not kept)."""
         size = nbytes(value)
         if size > self.max_bytes:
             log.debug("prompt cache: %s (%d bytes) exceeds the cache; not kept", key, size)
-            return value
+            return
         with self._lock:
             if key in self._items:
                 self.bytes -= self._items.pop(key)[1]
@@ -94,7 +109,6 @@ class FeatureCache:
                 old, (_, old_size) = self._items.popitem(last=False)
                 self.bytes -= old_size
                 log.debug("prompt cache: evicted %s", old)
-        return value
 
     def clear(self) -> None:
         with self._lock:

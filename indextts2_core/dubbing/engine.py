@@ -28,9 +28,9 @@ import torch
 from ..audio import fit_waveform
 from ..gpt import DecodingSettings
 from ..pipeline import (DEFAULT_INTERVAL_SILENCE_MS, DEFAULT_MAX_TEXT_TOKENS, EmotionSpec, IndexTTS2Models,
-                        S2MSettings, SemanticResult, SpeakerPrompt, TextSegment, check_finite, emotion_from_audio,
-                        emotion_from_speaker, emotion_from_text, emotion_from_vector, generate_semantic,
-                        gpt_conditioning, synthesize_mel, text_segments, vocode)
+                        MelRequest, S2MSettings, SemanticRequest, SemanticResult, SpeakerPrompt, TextSegment,
+                        check_finite, emotion_from_audio, emotion_from_speaker, emotion_from_text, emotion_from_vector,
+                        generate_semantic_batch, gpt_conditioning, synthesize_mel_batch, text_segments, vocode)
 from ..pipeline.models import module_device
 from ..prompt_cache import FeatureCache
 from .script import Cue, CueEmotion, Pause, Script, to_srt
@@ -83,6 +83,11 @@ class DubSettings:
     decoding: DecodingSettings = DecodingSettings()
     s2m: S2MSettings = S2MSettings()
     seed: int = 0
+    batch_size: int = 8  # lines decoded and synthesised together (the same results as one by one)
+
+    def __post_init__(self):
+        if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or not 1 <= self.batch_size <= 64:
+            raise ValueError(f"batch_size must be an integer from 1 to 64, got {self.batch_size!r}")
 
 
 @dataclass(frozen=True)
@@ -136,7 +141,14 @@ class _Line:
     gaps: list[int]  # samples before each segment (0 for the first unless the line opens with a pause)
     tail: int  # samples after the last segment (a closing pause)
     seed: int
-    natural_key: str = ""
+    slot: int | None = None  # the cue's samples (None: a script line, natural length)
+    natural_key: str = ""  # the natural runs: voice, text, emotion, decoding, seed
+    cue_key: str = ""  # the finished audio: + slot, fit and S2M settings
+
+    def generator(self, device, phase: int, segment: int) -> torch.Generator:
+        """Each segment's own draws, by phase (natural run, forced run, S2M noise): a segment gets the
+        same codes and noise whatever it is batched with."""
+        return torch.Generator(device).manual_seed((self.seed + 1000003 * phase + 7919 * segment) % 2**63)
 
 
 def dub(models: IndexTTS2Models, script: Script, voices: VoiceSet, settings: DubSettings = DubSettings(), *,
@@ -144,15 +156,24 @@ def dub(models: IndexTTS2Models, script: Script, voices: VoiceSet, settings: Dub
         line_progress: Progress | None = None, step_progress: Progress | None = None) -> DubResult:
     """The whole track (module docstring). Every line is checked before anything is generated."""
     timing = models.timing
-    lines = [_prepare(models, cue, voices, settings, default_emotion) for cue in script.cues]
+    lines = [_prepare(models, cue, voices, settings, default_emotion, script.timed) for cue in script.cues]
     spoken = [ln for ln in lines if ln.segments]
-    if line_progress is not None:
-        line_progress(0, len(spoken))
     audio: dict[int, _LineAudio] = {}
-    for done, ln in enumerate(spoken, 1):
-        audio[id(ln)] = _line_audio(models, ln, script.timed, settings, cache, step_progress)
+    for ln in spoken:  # finished lines come from the cache as they are
+        made = None if cache is None else cache.get(ln.cue_key)
+        if made is not None:
+            audio[id(ln)] = dataclasses.replace(made, cached=True)
+    if line_progress is not None:
+        line_progress(len(audio), len(spoken))
+    todo = [ln for ln in spoken if id(ln) not in audio]
+    for start in range(0, len(todo), settings.batch_size):  # a batch of lines through every stage
+        group = todo[start:start + settings.batch_size]
+        for ln, made in zip(group, _make_lines(models, group, settings, cache, step_progress)):
+            audio[id(ln)] = made
+            if cache is not None:
+                cache.put(ln.cue_key, made)
         if line_progress is not None:
-            line_progress(done, len(spoken))
+            line_progress(len(audio), len(spoken))
 
     wanted, lengths, wheres, clips = [], [], [], []
     for ln in lines:
@@ -198,7 +219,7 @@ def dub(models: IndexTTS2Models, script: Script, voices: VoiceSet, settings: Dub
 
 # ---- preparation (every check happens here, before any generation) --------------------------------
 def _prepare(models: IndexTTS2Models, cue: Cue, voices: VoiceSet, settings: DubSettings,
-             default_emotion: EmotionSpec | None) -> _Line:
+             default_emotion: EmotionSpec | None, timed: bool) -> _Line:
     where = f"cue {cue.number} (line {cue.line})"
     timing = models.timing
     if not cue.has_speech:
@@ -226,7 +247,10 @@ def _prepare(models: IndexTTS2Models, cue: Cue, voices: VoiceSet, settings: DubS
     content = _digest(voice.speaker.key, repr(cue.pieces), _emotion_key(emotion), settings.decoding,
                       settings.max_text_tokens_per_segment, settings.interval_silence_ms, id(models.gpt))
     seed = int(_digest(settings.seed, content)[:15], 16)
-    return _Line(cue, voice, emotion, segments, gaps, pending, seed, natural_key=f"natural:{content}:{seed}")
+    slot = timing.samples(cue.end) - timing.samples(cue.start) if timed else None
+    natural_key = f"natural:{content}:{seed}"
+    return _Line(cue, voice, emotion, segments, gaps, pending, seed, slot, natural_key,
+                 f"cue:{natural_key}:{slot}:{settings.fit}:{settings.s2m}")
 
 
 def _emotion(models: IndexTTS2Models, spec: CueEmotion | None, voice: Voice, voices: VoiceSet,
@@ -248,7 +272,7 @@ def _emotion(models: IndexTTS2Models, spec: CueEmotion | None, voice: Voice, voi
         raise FitError(f"{where}: {e}") from None
 
 
-# ---- one line ------------------------------------------------------------------------------------
+# ---- a batch of lines -----------------------------------------------------------------------------
 @dataclass(frozen=True)
 class _LineAudio:
     waveform: torch.Tensor  # [1, S] on the CPU
@@ -258,53 +282,58 @@ class _LineAudio:
     cached: bool = False
 
 
-def _line_audio(models: IndexTTS2Models, ln: _Line, timed: bool, settings: DubSettings,
-                cache: FeatureCache | None, progress: Progress | None) -> _LineAudio:
-    timing = models.timing
-    where = f"cue {ln.cue.number} (line {ln.cue.line})"
-    slot = timing.samples(ln.cue.end) - timing.samples(ln.cue.start) if timed else None
-    cue_key = f"cue:{ln.natural_key}:{slot}:{settings.fit}:{settings.s2m}"
-    hit = cache is not None and cue_key in cache
-    device = module_device(models.gpt)
-    cond = gpt_conditioning(models.gpt, ln.voice.speaker, ln.emotion)
+def _make_lines(models: IndexTTS2Models, lines: list[_Line], settings: DubSettings, cache: FeatureCache | None,
+                progress: Progress | None) -> list[_LineAudio]:
+    """Natural runs (cached by content), fits, forced runs, S2M and the vocoder for a batch of lines;
+    the GPT and S2M each run once per phase over every segment of the batch."""
+    timing, device = models.timing, module_device(models.gpt)
+    conds = [gpt_conditioning(models.gpt, ln.voice.speaker, ln.emotion) for ln in lines]
 
-    def natural_runs() -> tuple[SemanticResult, ...]:
-        g = torch.Generator(device).manual_seed(ln.seed)
-        return tuple(generate_semantic(models.gpt, ln.voice.speaker, ln.emotion, seg.ids, settings.decoding, generator=g,
-                                       progress=progress, conditioning=cond, lang=seg.lang).to("cpu")
-                     for seg in ln.segments)
+    def requests(rows):  # rows: (line index, segment index, target codes or None, phase)
+        return [SemanticRequest(conds[k], lines[k].segments[i].ids, target, lines[k].generator(device, phase, i),
+                                lines[k].segments[i].lang) for k, i, target, phase in rows]
 
-    def make() -> _LineAudio:
-        natural = _cached(cache, ln.natural_key, natural_runs)
+    naturals: list[tuple[SemanticResult, ...] | None] = [None if cache is None else cache.get(ln.natural_key)
+                                                          for ln in lines]
+    missing = [(k, i, None, 0) for k, ln in enumerate(lines) if naturals[k] is None for i in range(len(ln.segments))]
+    made = iter(generate_semantic_batch(models.gpt, requests(missing), settings.decoding, progress=progress))
+    for k, ln in enumerate(lines):
+        if naturals[k] is None:
+            naturals[k] = tuple(next(made).to("cpu") for _ in ln.segments)
+            if cache is not None:
+                cache.put(ln.natural_key, naturals[k])
+
+    fits = []
+    for ln, natural in zip(lines, naturals):
         codes = [r.codes.shape[-1] for r in natural]
-        fixed = sum(ln.gaps) + ln.tail
-        fit = fit_cue(codes, fixed, slot, timing, settings.fit, where, [len(seg.ids) for seg in ln.segments])
-        g = torch.Generator(device).manual_seed(ln.seed + 1)
-        parts, tokens = [], 0
-        for i, (seg, sem) in enumerate(zip(ln.segments, natural)):
-            if fit.tokens[i] is not None:
-                sem = generate_semantic(models.gpt, ln.voice.speaker, ln.emotion, seg.ids, settings.decoding,
-                                        target_tokens=fit.tokens[i], generator=g, progress=progress,
-                                        conditioning=cond, lang=seg.lang)
-            tokens += sem.codes.shape[-1]
-            if sem.codes.shape[-1] == 0:  # the GPT said nothing for this segment: its time stays silent
-                wav = torch.zeros(1, fit.samples[i])
-            else:
-                mel = synthesize_mel(models.s2mel, models.codec, ln.voice.speaker, sem, target_frames=fit.frames[i],
-                                     settings=settings.s2m, generator=g, progress=progress)
-                wav = fit_waveform(vocode(models.vocoder, mel).cpu(), fit.samples[i])
-            parts += [torch.zeros(1, ln.gaps[i]), wav]
+        fits.append(fit_cue(codes, sum(ln.gaps) + ln.tail, ln.slot, timing, settings.fit,
+                            f"cue {ln.cue.number} (line {ln.cue.line})", [len(seg.ids) for seg in ln.segments]))
+    forced = [(k, i, fit.tokens[i], 1) for k, fit in enumerate(fits) for i in range(len(fit.tokens))
+              if fit.tokens[i] is not None]
+    finals = [list(natural) for natural in naturals]
+    for (k, i, _, _), sem in zip(forced, generate_semantic_batch(models.gpt, requests(forced), settings.decoding,
+                                                                 progress=progress)):
+        finals[k][i] = sem
+
+    rows = [(k, i) for k, ln in enumerate(lines) for i in range(len(ln.segments))]
+    mels = synthesize_mel_batch(models.s2mel, models.codec, [MelRequest(
+        lines[k].voice.speaker, finals[k][i], fits[k].frames[i], generator=lines[k].generator(device, 2, i))
+        for k, i in rows], settings.s2m, progress=progress)
+    waves: dict[tuple[int, int], torch.Tensor] = {}
+    for (k, i), mel in zip(rows, mels):
+        samples = fits[k].samples[i]  # a segment the GPT said nothing for keeps its time, silent
+        waves[k, i] = fit_waveform(vocode(models.vocoder, mel).cpu(), samples) if mel.shape[-1] else torch.zeros(1, samples)
+    out = []
+    for k, ln in enumerate(lines):
+        parts = []
+        for i in range(len(ln.segments)):
+            parts += [torch.zeros(1, ln.gaps[i]), waves[k, i]]
         parts.append(torch.zeros(1, ln.tail))
-        natural_seconds = (sum(natural_samples(codes, timing)) + fixed) / timing.sample_rate
-        return _LineAudio(check_finite(torch.cat(parts, dim=-1), where), fit, natural_seconds, tokens)
-
-    made = _cached(cache, cue_key, make)
-    return dataclasses.replace(made, cached=hit)
-
-
-def _cached(cache: FeatureCache | None, key: str, fn):
-    with torch.no_grad():
-        return fn() if cache is None else cache.get_or_compute(key, fn)
+        codes = [r.codes.shape[-1] for r in naturals[k]]
+        natural_seconds = (sum(natural_samples(codes, timing)) + sum(ln.gaps) + ln.tail) / timing.sample_rate
+        out.append(_LineAudio(check_finite(torch.cat(parts, dim=-1), f"cue {ln.cue.number} (line {ln.cue.line})"),
+                              fits[k], natural_seconds, sum(sem.codes.shape[-1] for sem in finals[k])))
+    return out
 
 
 def _emotion_key(spec: EmotionSpec) -> str:

@@ -17,20 +17,23 @@ from .plan import (DEFAULT_INTERVAL_SILENCE_MS, DEFAULT_MAX_TEXT_TOKENS, MAX_INT
 from .prompts import (EmotionSpec, GPTConditioning, SpeakerPrompt, choose_emotion_mode, emotion_from_audio,
                       emotion_from_speaker, emotion_from_text, emotion_from_vector, emotion_random, encode_speaker,
                       gpt_conditioning)
-from .segments import (MAX_S2M_FRAMES, MelSegments, NoSpeechError, Progress, S2MSettings, SemanticResult,
-                       SemanticSegments, generate_semantic, generate_semantic_segments, join_waveforms, synthesize_mel,
+from .segments import (MAX_S2M_FRAMES, MelRequest, MelSegments, NoSpeechError, Progress, S2MSettings,
+                       SemanticRequest, SemanticResult, SemanticSegments, generate_semantic, generate_semantic_batch,
+                       generate_semantic_segments, join_waveforms, synthesize_mel, synthesize_mel_batch,
                        synthesize_mels, vocode, vocode_segments)
 from .synthesize import (Prepared, SegmentAudio, SegmentInfo, SynthesisResult, check_output_path, prepare, stream,
                          synthesize, write_wav)
 
 __all__ = [
     "DEFAULT_INTERVAL_SILENCE_MS", "DEFAULT_MAX_TEXT_TOKENS", "DTYPES", "MAX_INTERVAL_SILENCE_MS", "MAX_S2M_FRAMES",
-    "DurationPlan", "EmotionSpec", "GPTConditioning", "IndexTTS2Models", "MelSegments", "NoSpeechError",
-    "NonFiniteError", "Prepared", "Progress", "S2MSettings", "SegmentAudio", "SegmentInfo", "SemanticResult",
+    "DurationPlan", "EmotionSpec", "GPTConditioning", "IndexTTS2Models", "MelRequest", "MelSegments", "NoSpeechError",
+    "NonFiniteError", "Prepared", "Progress", "S2MSettings", "SegmentAudio", "SegmentInfo", "SemanticRequest",
+    "SemanticResult",
     "SemanticSegments", "SpeakerPrompt", "SynthesisResult", "TextSegment", "check_finite", "check_output_path",
     "choose_emotion_mode", "emotion_from_audio", "emotion_from_speaker", "emotion_from_text", "emotion_from_vector",
-    "emotion_random", "encode_speaker", "generate_semantic", "generate_semantic_segments", "gpt_conditioning",
+    "emotion_random", "encode_speaker", "generate_semantic", "generate_semantic_batch", "generate_semantic_segments",
+    "gpt_conditioning",
     "join_waveforms", "load_models", "plan_durations", "prepare", "replan_s2m", "resolve_device", "resolve_dtype",
-    "stream", "synthesize", "synthesize_mel", "synthesize_mels", "text_segments", "vocode", "vocode_segments",
+    "stream", "synthesize", "synthesize_mel", "synthesize_mel_batch", "synthesize_mels", "text_segments", "vocode", "vocode_segments",
     "write_wav",
 ]

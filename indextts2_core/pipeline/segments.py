@@ -17,7 +17,8 @@ from typing import Callable, Sequence
 import torch
 
 from ..audio import fit_waveform
-from ..gpt import DecodingSettings, UnifiedVoice, generate_codes
+from ..gpt import DecodingSettings, UnifiedVoice
+from ..gpt.generate import generate_codes_batch
 from ..gpt.model25 import UnifiedVoice25
 from ..s2mel import S2Mel
 from ..s2mel.flow_matching import DEFAULT_CFG_RATE, DEFAULT_STEPS
@@ -25,6 +26,7 @@ from ..semantic.codec import SemanticCodec
 from ..semantic.codec25 import EnhancedCodec
 from ..timing import mel_frames_for_content
 from ..vocoder import BigVGAN
+from ..vocoder.bigvgan import vocode_chunked
 from .models import check_finite, gpt_autocast, module_device, moved, no_autocast
 from .plan import DurationPlan, replan_s2m
 from .prompts import EmotionSpec, GPTConditioning, SpeakerPrompt, gpt_conditioning
@@ -107,6 +109,18 @@ class MelSegments:
 
 
 # ---- GPT ------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class SemanticRequest:
+    """One segment to generate: its conditioning, text ids, target codes (None: the model stops)
+    and the generator its draws come from."""
+
+    conditioning: GPTConditioning
+    text_ids: tuple[int, ...]
+    target_tokens: int | None = None
+    generator: torch.Generator | None = None
+    lang: int | None = None  # the 2.5 segment's language row
+
+
 def generate_semantic(gpt: UnifiedVoice | UnifiedVoice25, speaker: SpeakerPrompt, emotion: EmotionSpec | None,
                       text_ids: Sequence[int], settings: DecodingSettings = DecodingSettings(), *,
                       target_tokens: int | None = None, generator: torch.Generator | None = None,
@@ -115,26 +129,39 @@ def generate_semantic(gpt: UnifiedVoice | UnifiedVoice25, speaker: SpeakerPrompt
     """One segment's text ids → semantic codes and, for IndexTTS-2, the GPT latents of the second
     pass (spec §4.7–4.10; 2.5 has no latent pass). `lang`: the 2.5 segment's language row."""
     cond = conditioning or gpt_conditioning(gpt, speaker, emotion)
+    request = SemanticRequest(cond, tuple(int(i) for i in text_ids), target_tokens, generator, lang)
+    return generate_semantic_batch(gpt, [request], settings, progress=progress)[0]
+
+
+def generate_semantic_batch(gpt: UnifiedVoice | UnifiedVoice25, requests: Sequence[SemanticRequest],
+                            settings: DecodingSettings = DecodingSettings(), *,
+                            progress: Progress | None = None) -> list[SemanticResult]:
+    """Several segments (each its own conditioning, text, target and generator) decoded as one
+    batch; request i gets exactly the codes it gets alone (each draws from its own generator)."""
     if settings.max_mel_tokens > gpt.max_codes:  # the official default 1500 exceeds a small model's table
         settings = dataclasses.replace(settings, max_mel_tokens=gpt.max_codes)
-    ids = torch.as_tensor(list(text_ids), dtype=torch.long)
-    extra = {} if lang is None else {"lang": lang}
-    latent = None
+    ids = [torch.as_tensor(list(r.text_ids), dtype=torch.long) for r in requests]
+    langs = None if all(r.lang is None for r in requests) else [r.lang for r in requests]
+    out = []
     with torch.inference_mode():
         with gpt_autocast(gpt):
-            res = generate_codes(gpt, cond.conds, ids, settings, target_tokens=target_tokens, generator=generator,
-                                 progress=progress, **extra)
-        if res.codes.shape[-1] == 0:  # stop token first: nothing to say for this segment
-            log.warning("the GPT stopped before any code for a segment of %d text tokens; it is left out",
-                        len(ids))
-        elif isinstance(gpt, UnifiedVoice):
-            with gpt_autocast(gpt):
-                latent = check_finite(gpt.latents(cond.conds, ids, res.codes), "the GPT (latent pass)").float()
-    if not res.stopped:
-        log.warning("segment reached max_mel_tokens=%d without a stop token; all codes kept",
-                    settings.max_mel_tokens)
-    return SemanticResult(tuple(int(i) for i in text_ids), res.codes, latent, res.sequence, bool(res.stopped),
-                          cond.emovec, lang)
+            results = generate_codes_batch(gpt, [r.conditioning.conds for r in requests], ids, settings,
+                                           [r.target_tokens for r in requests], [r.generator for r in requests],
+                                           progress=progress, langs=langs)
+        for r, text, res in zip(requests, ids, results):
+            latent = None
+            if res.codes.shape[-1] == 0:  # stop token first: nothing to say for this segment
+                log.warning("the GPT stopped before any code for a segment of %d text tokens", len(text))
+            elif isinstance(gpt, UnifiedVoice):
+                with gpt_autocast(gpt):
+                    latent = check_finite(gpt.latents(r.conditioning.conds, text, res.codes),
+                                          "the GPT (latent pass)").float()
+            if not res.stopped:
+                log.warning("segment reached max_mel_tokens=%d without a stop token; all codes kept",
+                            settings.max_mel_tokens)
+            out.append(SemanticResult(r.text_ids, res.codes, latent, res.sequence, bool(res.stopped),
+                                      r.conditioning.emovec, r.lang))
+    return out
 
 
 def generate_semantic_segments(gpt: UnifiedVoice | UnifiedVoice25, speaker: SpeakerPrompt, emotion: EmotionSpec | None,
@@ -155,6 +182,18 @@ def generate_semantic_segments(gpt: UnifiedVoice | UnifiedVoice25, speaker: Spea
 
 
 # ---- S2M ------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class MelRequest:
+    """One segment for S2M: its voice, codes (+ latents), length (None: the official rule for its
+    codes, stretched by the settings' duration_factor), starting noise or the generator to draw it."""
+
+    speaker: SpeakerPrompt
+    semantic: SemanticResult
+    target_frames: int | None = None
+    noise: torch.Tensor | None = None
+    generator: torch.Generator | None = None
+
+
 def synthesize_mel(s2mel: S2Mel, codec: SemanticCodec | EnhancedCodec, speaker: SpeakerPrompt,
                    semantic: SemanticResult, *, target_frames: int | None = None,
                    settings: S2MSettings = S2MSettings(), noise: torch.Tensor | None = None,
@@ -163,26 +202,45 @@ def synthesize_mel(s2mel: S2Mel, codec: SemanticCodec | EnhancedCodec, speaker: 
     `target_frames` imposes the length (else the official rule for its codes, stretched by
     `settings.duration_factor`). A segment without codes gives an empty mel. `noise` [1, 80, P + F]
     replaces the draw of the starting noise."""
+    request = MelRequest(speaker, semantic, target_frames, noise, generator)
+    return synthesize_mel_batch(s2mel, codec, [request], settings, progress=progress)[0]
+
+
+def synthesize_mel_batch(s2mel: S2Mel, codec: SemanticCodec | EnhancedCodec, requests: Sequence[MelRequest],
+                         settings: S2MSettings = S2MSettings(), *, progress: Progress | None = None) -> list[torch.Tensor]:
+    """Several segments (each its own voice, length and noise) through S2M as one batch; segment i
+    gets its `synthesize_mel` alone, to float rounding."""
     dev = module_device(s2mel)
-    if semantic.codes.shape[-1] == 0:
-        return torch.zeros(1, s2mel.mel_bins, 0, device=dev)
-    prompt_frames = speaker.ref_mel.shape[-1]
-    if target_frames is not None and prompt_frames + target_frames > MAX_S2M_FRAMES:
-        raise ValueError(f"a segment of {target_frames} mel frames with a {prompt_frames}-frame voice prompt exceeds "
-                         f"what S2M can make at once ({MAX_S2M_FRAMES} frames); split the text into more segments")
-    speaker = speaker.to(dev)
+    mels: list[torch.Tensor | None] = [None] * len(requests)
+    batch, conds = [], []
     with torch.inference_mode(), no_autocast(dev):
-        codes = semantic.codes.to(module_device(codec))
-        if isinstance(codec, EnhancedCodec):  # IndexTTS-2.5: the codec decodes 25 Hz codes to 50 Hz features
-            content = codec.decode(codes).to(dev, torch.float32)
-        else:
-            content = s2mel.content_features(codec.vq2emb(codes).to(dev), semantic.latent.to(dev, torch.float32))
-        frames = target_frames or mel_frames_for_content(content.shape[1], settings.duration_factor)
-        cond = s2mel.target_condition(content, frames)
-        mel = s2mel.sample(speaker.prompt_cond, cond, speaker.ref_mel, speaker.style, steps=settings.steps,
-                           cfg_rate=settings.cfg_rate, noise=None if noise is None else noise.to(dev),
-                           generator=generator, progress=progress)
-    return check_finite(mel, "S2M (flow matching)")
+        for i, r in enumerate(requests):
+            if r.semantic.codes.shape[-1] == 0:
+                mels[i] = torch.zeros(1, s2mel.mel_bins, 0, device=dev)
+                continue
+            prompt_frames = r.speaker.ref_mel.shape[-1]
+            if r.target_frames is not None and prompt_frames + r.target_frames > MAX_S2M_FRAMES:
+                raise ValueError(f"a segment of {r.target_frames} mel frames with a {prompt_frames}-frame voice prompt "
+                                 f"exceeds what S2M can make at once ({MAX_S2M_FRAMES} frames); split the text into "
+                                 "more segments")
+            codes = r.semantic.codes.to(module_device(codec))
+            if isinstance(codec, EnhancedCodec):  # IndexTTS-2.5: the codec decodes 25 Hz codes to 50 Hz features
+                content = codec.decode(codes).to(dev, torch.float32)
+            else:
+                content = s2mel.content_features(codec.vq2emb(codes).to(dev), r.semantic.latent.to(dev, torch.float32))
+            frames = r.target_frames or mel_frames_for_content(content.shape[1], settings.duration_factor)
+            batch.append(i)
+            conds.append(s2mel.target_condition(content, frames))
+        if batch:
+            spk = [requests[i].speaker.to(dev) for i in batch]
+            noises = [None if requests[i].noise is None else requests[i].noise.to(dev) for i in batch]
+            made = s2mel.sample_batch([s.prompt_cond for s in spk], conds, [s.ref_mel for s in spk],
+                                      [s.style for s in spk], steps=settings.steps, cfg_rate=settings.cfg_rate,
+                                      noises=noises, generators=[requests[i].generator for i in batch],
+                                      progress=progress)
+            for i, mel in zip(batch, made):
+                mels[i] = check_finite(mel, "S2M (flow matching)")
+    return mels
 
 
 def synthesize_mels(s2mel: S2Mel, codec: SemanticCodec, speaker: SpeakerPrompt, semantic: SemanticSegments, *,
@@ -207,10 +265,11 @@ def synthesize_mels(s2mel: S2Mel, codec: SemanticCodec, speaker: SpeakerPrompt, 
 
 # ---- vocoder --------------------------------------------------------------------------------------
 def vocode(vocoder: BigVGAN, mel: torch.Tensor) -> torch.Tensor:
-    """mel [1, 80, F] → waveform [1, 256·F] float32 clamped to [-1, 1]."""
+    """mel [1, 80, F] → waveform [1, 256·F] float32 clamped to [-1, 1]; a long mel is vocoded in
+    overlapping chunks (equal to the whole to float rounding, memory bounded by the chunk)."""
     dev = module_device(vocoder)
     with torch.inference_mode(), no_autocast(dev):
-        wav = check_finite(vocoder(mel.to(dev, torch.float32)), "the BigVGAN vocoder")
+        wav = check_finite(vocode_chunked(vocoder, mel.to(dev, torch.float32)), "the BigVGAN vocoder")
     return wav[:, 0].float().clamp(-1.0, 1.0)
 
 
