@@ -45,6 +45,9 @@ def main(argv=None) -> int:
     text.add_argument("--cases", required=True, type=Path)
     text.add_argument("--out", required=True, type=Path)
     text.add_argument("--bpe", type=Path, default=None, help="bpe.model (default: next to the cases, or official-data)")
+    text.add_argument("--normaliser", choices=("auto", "wetextprocessing", "wetext"), default="auto",
+                      help="TN engine: auto (the platform's official one), wetextprocessing (Linux path) or "
+                           "wetext (the Windows/macOS path, runs anywhere; compare with --platform wetext)")
 
     args = ap.parse_args(argv)
     if args.cmd == "run":
@@ -83,7 +86,7 @@ def main(argv=None) -> int:
     if args.cmd == "text":
         from .text_cases import run_cases
 
-        return run_cases(args.cases, args.out, args.bpe)
+        return run_cases(args.cases, args.out, args.bpe, args.normaliser)
     return 2
 
 

@@ -49,15 +49,17 @@ def run_case(tokenizer, text: str) -> dict:
     return row
 
 
-def run_cases(cases: Path, out: Path, bpe: Path | None = None) -> int:
+def run_cases(cases: Path, out: Path, bpe: Path | None = None, normaliser: str = "auto") -> int:
     from indextts2_core.text import TextNormalizer, TextTokenizer
+    from indextts2_core.text.engines import resolve_backend
 
     try:
         bpe_path = find_bpe(cases, bpe)
     except FileNotFoundError as e:
         print(f"error: {e}")
         return 2
-    tokenizer = TextTokenizer(bpe_path, TextNormalizer())
+    logging.getLogger("indextts2_core.text").setLevel(logging.ERROR)  # per-case unk / hard-cut notes
+    tokenizer = TextTokenizer(bpe_path, TextNormalizer(backend=normaliser))
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     n = 0
@@ -76,5 +78,6 @@ def run_cases(cases: Path, out: Path, bpe: Path | None = None) -> int:
                     line = json.dumps(row)
             dst.write(line + "\n")
             n += 1
-    print(f"{n} cases -> {out} ({time.perf_counter() - start:.1f} s, bpe {bpe_path})")
+    print(f"{n} cases -> {out} ({time.perf_counter() - start:.1f} s, bpe {bpe_path}, "
+          f"normaliser {resolve_backend(normaliser)})")
     return 0
