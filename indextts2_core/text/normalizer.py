@@ -14,13 +14,13 @@ official outcomes.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from collections import OrderedDict
 from pathlib import Path
 
 from .engines import BACKENDS, DEFAULT_BACKEND, get_engine
+from .glossary import check_glossary, load_glossary
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +77,17 @@ def use_chinese(text: str) -> bool:
                 or EMAIL.match(text) or PINYIN_TONE.search(text))
 
 
+def protect_annotations(text: str) -> tuple[str, list[tuple[str, str]]]:
+    """Each `<word|pron>` → `PRONPLACEHOLDER{tag}PRONPLACEHOLDER` (tags a, b, … in match order)."""
+    spans: list[tuple[str, str]] = []
+
+    def placeholder(match: re.Match) -> str:
+        spans.append((f"PRONPLACEHOLDER{placeholder_tag(len(spans))}PRONPLACEHOLDER", match.group(0)))
+        return spans[-1][0]
+
+    return PRONUNCIATION.sub(placeholder, text), spans
+
+
 def _unique_longest_first(matches: list[str]) -> list[str]:
     return sorted(dict.fromkeys(matches), key=len, reverse=True)
 
@@ -93,8 +104,8 @@ class TextNormalizer:
 
     backend: "auto" (WeTextProcessing if installed, else wetext), "wetextprocessing" or "wetext";
     see engines.py. cache_dir: where WeTextProcessing's compiled Chinese grammar is kept.
-    glossary: {term: reading} or {term: {"zh": reading, "en": reading}}, or a path to such a JSON
-    file (a YAML file works when PyYAML is installed). The TN engines load on first use.
+    glossary: {term: reading} or {term: {"zh": reading, "en": reading}}, or the path of such a YAML
+    file (glossary.py). The TN engines load on first use.
     """
 
     def __init__(self, backend: str = DEFAULT_BACKEND, glossary: dict | str | Path | None = None,
@@ -110,23 +121,8 @@ class TextNormalizer:
 
     # -- glossary ---------------------------------------------------------------------------
     def load_glossary(self, glossary: dict | str | Path) -> None:
-        if not isinstance(glossary, dict):
-            path = Path(glossary)
-            raw = path.read_text(encoding="utf-8")
-            if path.suffix.lower() in (".yaml", ".yml"):
-                import yaml
-
-                glossary = yaml.safe_load(raw) or {}
-            else:
-                glossary = json.loads(raw)
-        if not isinstance(glossary, dict):
-            raise ValueError("a glossary must map terms to a reading or to {'zh': ..., 'en': ...}")
-        for term, value in glossary.items():
-            if not isinstance(term, str) or not term:
-                raise ValueError(f"glossary term must be a non-empty string, got {term!r}")
-            if not isinstance(value, (str, dict)):
-                raise ValueError(f"glossary entry {term!r}: expected a string or a dict, got {type(value).__name__}")
-        self.glossary = dict(glossary)
+        """Use `glossary` (a mapping, or the path of a glossary.yaml) from now on (glossary.py)."""
+        self.glossary = check_glossary(glossary) if isinstance(glossary, dict) else load_glossary(glossary)
         self._recent.clear()
 
     def apply_glossary(self, text: str, lang: str) -> str:
@@ -134,7 +130,7 @@ class TextNormalizer:
             value = self.glossary[term]
             if isinstance(value, dict) and lang not in value:
                 continue  # no reading for this language: the term stays as written
-            reading = str(value[lang] if isinstance(value, dict) else value)
+            reading = value[lang] if isinstance(value, dict) else value
             text = re.sub(re.escape(term), lambda _m, r=reading: r, text, flags=re.IGNORECASE)
         return text
 
@@ -152,8 +148,10 @@ class TextNormalizer:
         return result
 
     def _normalize(self, text: str) -> str:
+        # annotations are protected first and the branch is chosen on the protected text, as the
+        # official front end does: "<行|xing2> 25 apples" is English (the annotation is not content)
+        text, pronunciations = protect_annotations(text)
         chinese = use_chinese(text)
-        text, pronunciations = self._protect(PRONUNCIATION, text, "PRONPLACEHOLDER{}PRONPLACEHOLDER")
         text = CONTRACTION.sub(r"\1 is", text)
         if chinese:
             text = self._normalize_zh(text)
