@@ -64,6 +64,14 @@ def resolve_backend(backend: str) -> str:
     return "wetext"
 
 
+def skips_text_without_digits(backend: str) -> bool:
+    """wetext returns a text without any digit (`\\d`) unchanged, in both languages, and applies its
+    whole grammar (abbreviations, symbols such as C++ → C加加, spacing before punctuation) once the
+    text has one; normalising a text in parts must therefore know whether the whole text has a digit
+    (normalizer.py)."""
+    return resolve_backend(backend) == "wetext"
+
+
 def get_engine(backend: str, lang: str, cache_dir: Path | None = None) -> Callable[[str], str]:
     """`normalize(text) -> str` of one backend/language, built on first use and then reused."""
     backend = resolve_backend(backend)

@@ -48,6 +48,9 @@ def main(argv=None) -> int:
     text.add_argument("--normaliser", choices=("auto", "wetextprocessing", "wetext"), default="auto",
                       help="TN engine: auto (the platform's official one), wetextprocessing (Linux path) or "
                            "wetext (the Windows/macOS path, runs anywhere; compare with --platform wetext)")
+    text.add_argument("--incremental", type=int, metavar="N", default=None,
+                      help="take the segments from the incremental path (TextTokenizer.iter_segments) with "
+                           "blocks of N characters (1: cut at every possible point)")
 
     args = ap.parse_args(argv)
     if args.cmd == "run":
@@ -86,7 +89,7 @@ def main(argv=None) -> int:
     if args.cmd == "text":
         from .text_cases import run_cases
 
-        return run_cases(args.cases, args.out, args.bpe, args.normaliser)
+        return run_cases(args.cases, args.out, args.bpe, args.normaliser, args.incremental)
     return 2
 
 
