@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -22,7 +23,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_BPE = ROOT.parent / "shared" / "official-data" / "bpe.model"
+DEFAULT_BPE = Path(os.environ.get("INDEXTTS2_SHARED", ROOT.parent / "shared")) / "official-data" / "bpe.model"
 
 # sample prose with numbers, dates, units, abbreviations; repeated to the wanted size
 SAMPLES = {

@@ -188,6 +188,8 @@ def test_iter_segments_checks_arguments_before_the_first_segment():
         tokenizer.iter_segments("你好。", 0)
     with pytest.raises(ValueError, match="string"):
         tokenizer.iter_segments(None)
+    with pytest.raises(ValueError, match="max_block_chars"):
+        tokenizer.iter_segments("你好。", max_block_chars=0)
     assert list(tokenizer.iter_segments("")) == [] and list(tokenizer.iter_segments("  \n")) == []
     assert list(tokenizer.iter_segments(" a ")) == tokenizer.segments(" a ")  # raw single-character path
 

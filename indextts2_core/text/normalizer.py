@@ -86,8 +86,9 @@ def check_text(text: str) -> str:
         i += 1
     if lone:
         where = ", ".join(f"U+{ord(text[i]):04X} at character {i}" for i in lone[:5])
-        raise ValueError(f"text contains {len(lone)} lone UTF-16 surrogate(s) ({where}{', ...' if len(lone) > 5 else ''}): "
-                         "half of a character, e.g. a broken emoji or text decoded with the wrong encoding; "
+        more = ", ..." if len(lone) > 5 else ""
+        raise ValueError(f"text contains {len(lone)} lone UTF-16 surrogate(s) ({where}{more}): half of a character,"
+                         " e.g. a broken emoji or text decoded with the wrong encoding; "
                          "remove it or fix the source")
     return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le")
 

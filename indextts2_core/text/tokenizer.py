@@ -109,6 +109,8 @@ class TextTokenizer:
                             max_block_chars: int = MAX_BLOCK_CHARS) -> Iterator[list[str]]:
         """`iter_segments` as SentencePiece pieces."""
         text = check_text(text)
+        if isinstance(max_block_chars, bool) or not isinstance(max_block_chars, int) or max_block_chars < 1:
+            raise ValueError(f"max_block_chars must be a positive integer, got {max_block_chars!r}")
         return iter_split_segments(self._iter_pieces(text, max_block_chars), max_tokens, quick_streaming_tokens)
 
     def _iter_pieces(self, text: str, max_block_chars: int) -> Iterator[str]:
