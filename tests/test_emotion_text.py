@@ -61,8 +61,8 @@ def make_model(folder, tok, crafted: bool):
             model.lm_head.weight.zero_()
             chain = [tok.convert_tokens_to_ids("Ċ")] + tok.convert_tokens_to_ids(ANSWER) + [tok.eos_token_id]
             for prev, nxt in zip(chain, chain[1:]):
-                model.lm_head.weight[nxt, prev] = 1.0
-    g = model.generation_config  # like Qwen3's own: sampling on; the pack must decode greedily anyway
+                model.lm_head.weight[nxt, prev] = 100.0  # so decisive that sampling follows the chain too
+    g = model.generation_config  # like Qwen3's own: sampling on (the official default decoding)
     g.do_sample, g.temperature, g.top_p, g.top_k, g.eos_token_id = True, 0.6, 0.95, 20, tok.eos_token_id
     model.save_pretrained(folder)
 
@@ -107,18 +107,44 @@ def test_truncated_answer_falls_back(crafted_dir, caplog):
     m.unload()
 
 
-def test_random_model_is_greedy_and_never_crashes(random_dir):
+def test_random_model_samples_like_its_generation_config_seeded(random_dir):
+    """Default decoding follows generation_config.json (sampling): a seed reproduces the answer and
+    leaves the global RNG alone; different seeds give different answers."""
     m = TextEmotionModel.load(random_dir, max_new_tokens=12)
-    outs = []
-    for seed in range(3):  # the saved generation_config samples; greedy decoding ignores the RNG
-        torch.manual_seed(seed)
-        outs.append(m.generate_raw("Hello there, how are you?"))
-    assert outs[0] == outs[1] == outs[2]
-    s = m.scores("Hello there, how are you?")
+    assert m.decoding == "official" and m.model.generation_config.do_sample
+    text = "Hello there, how are you?"
+    state = torch.get_rng_state()
+    first = m.generate_raw(text, seed=7)
+    assert torch.equal(torch.get_rng_state(), state)  # the seeded draw ran on a forked RNG
+    assert m.generate_raw(text, seed=7) == first
+    assert len({m.generate_raw(text, seed=s) for s in range(6)}) > 1
+    torch.manual_seed(3)
+    unseeded = m.generate_raw(text)  # None: the global RNG, as the official call
+    torch.manual_seed(3)
+    assert m.generate_raw(text) == unseeded
+    assert not torch.equal(torch.get_rng_state(), state)
+    s = m.scores(text, seed=1)
     assert len(s) == 8 and all(0.0 <= x <= 1.2 for x in s) and any(x > 0 for x in s)
+    for bad in (-1, 1.5, True, "1"):
+        with pytest.raises(ValueError, match="seed"):
+            m.generate_raw(text, seed=bad)
     with pytest.raises(ValueError, match="empty"):
         m.scores("   ")
     m.unload()
+
+
+def test_random_model_greedy_ignores_the_rng(random_dir):
+    m = TextEmotionModel.load(random_dir, max_new_tokens=12, decoding="greedy")
+    outs = {m.generate_raw("Hello there, how are you?", seed=s) for s in range(3)}
+    torch.manual_seed(5)
+    outs.add(m.generate_raw("Hello there, how are you?"))
+    assert len(outs) == 1
+    sampled = TextEmotionModel.load(random_dir, max_new_tokens=12)
+    assert {sampled.generate_raw("Hello there, how are you?", seed=s) for s in range(6)} != outs
+    with pytest.raises(ValueError, match="decoding"):
+        TextEmotionModel(random_dir, decoding="beam")
+    m.unload()
+    sampled.unload()
 
 
 def test_missing_weight_is_an_error(random_dir, tmp_path):

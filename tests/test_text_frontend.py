@@ -7,7 +7,8 @@ import pytest
 
 import indextts2_core.text.normalizer as normalizer_module
 from conftest import OFFICIAL, need
-from indextts2_core.text import TextNormalizer, TextTokenizer, split_segments, tokenize_by_cjk_char, use_chinese
+from indextts2_core.text import (GLOSSARY_FILE, TextNormalizer, TextTokenizer, load_glossary, split_segments,
+                                 tokenize_by_cjk_char, use_chinese)
 from indextts2_core.text.normalizer import correct_pinyin, placeholder_tag
 
 
@@ -140,14 +141,33 @@ def test_pronunciation_annotations_survive(echo_engine):
     assert "PRONPLACEHOLDERaPRONPLACEHOLDER" in echo_engine[-1][1]
 
 
+@pytest.mark.parametrize("text,lang", [
+    ("<行|xing2> 25 apples", "en"),  # the annotation's CJK word and pinyin do not make it Chinese
+    ("I read <银行|yin2 hang2> twice", "en"),
+    ("<minute|M IH1 . N AH0 T> 我们", "zh"),  # content outside the annotation decides
+    ("<一|yi1> 25", "en"),  # official quirk: the placeholder's own letters count as ASCII letters
+])
+def test_annotations_are_protected_before_the_language_decision(echo_engine, text, lang):
+    TextNormalizer().normalize(text)
+    assert echo_engine[-1][0] == lang
+
+
+def test_annotation_placeholders_in_match_order(echo_engine):
+    out = TextNormalizer().normalize("<a|x1> and <b|y2> and <a|x1> again")
+    assert out == "<a|x1> and <b|y2> and <a|x1> again"
+    sent = echo_engine[-1][1]
+    assert sent == ("PRONPLACEHOLDERaPRONPLACEHOLDER and PRONPLACEHOLDERbPRONPLACEHOLDER and "
+                    "PRONPLACEHOLDERcPRONPLACEHOLDER again")
+
+
 def test_glossary(echo_engine, tmp_path):
     n = TextNormalizer(glossary={"IndexTTS": {"zh": "因德克斯", "en": "index T T S"}, "GPU": "G P U",
                                  "keep": {"fr": "x"}})
     assert n.normalize("用indextts和GPU") == "用因德克斯和G P U"
     assert n.normalize("Use IndexTTS on a gpu, keep") == "Use index T T S on a G P U, keep"
-    path = tmp_path / "glossary.json"
-    path.write_text('{"AI": "A I"}', encoding="utf-8")
-    assert TextNormalizer(glossary=path).normalize("an AI") == "an A I"
+    # longest term first; annotations are protected from the glossary
+    n = TextNormalizer(glossary={"AI": "A I", "AI Lab": "A I lab", "x": "Y"})
+    assert n.normalize("the AI Lab and AI <x|z1>") == "the A I lab and A I <x|z1>"
     with pytest.raises(ValueError):
         TextNormalizer(glossary={"x": 3})
     with pytest.raises(ValueError):
@@ -156,8 +176,45 @@ def test_glossary(echo_engine, tmp_path):
         TextNormalizer().normalize(None)
 
 
+def test_glossary_file(echo_engine, tmp_path):
+    path = tmp_path / GLOSSARY_FILE
+    path.write_text("AI: A I\nIndexTTS:\n  zh: 因德克斯\n  en: index T T S\n", encoding="utf-8")
+    assert load_glossary(path) == {"AI": "A I", "IndexTTS": {"zh": "因德克斯", "en": "index T T S"}}
+    assert TextNormalizer(glossary=path).normalize("an AI, indextts") == "an A I, index T T S"
+    path.write_text("", encoding="utf-8")
+    assert load_glossary(path) == {}
+
+
+@pytest.mark.parametrize("content,problem", [
+    ("AI: [A, I]\n", "'AI'"),  # a list is not a reading
+    ("GPU: 3\n", "'GPU'"),  # a number is not a reading (quote it)
+    ("2024: 二零二四\n", "2024"),  # a number is not a term
+    ("- a\n- b\n", "mapping"),
+    ("AI: A I\nAI: B\n", "duplicate"),
+    ("AI: {zh: 1}\n", "'AI'"),
+    ("AI: 'unclosed\n", "malformed"),
+    ("x: !!python/object/apply:os.system ['true']\n", "malformed"),  # no Python tags
+    ("[" * 5000 + "]" * 5000, "glossary"),  # deeply nested
+])
+def test_glossary_file_errors_name_the_problem(tmp_path, content, problem):
+    path = tmp_path / GLOSSARY_FILE
+    path.write_text(content, encoding="utf-8")
+    with pytest.raises(ValueError, match=problem) as info:
+        load_glossary(path)
+    assert str(path) in str(info.value)
+
+
+def test_glossary_file_not_utf8(tmp_path):
+    path = tmp_path / GLOSSARY_FILE
+    path.write_bytes("AI: é".encode("latin-1"))
+    with pytest.raises(ValueError, match="UTF-8"):
+        load_glossary(path)
+    with pytest.raises(FileNotFoundError):
+        load_glossary(tmp_path / "missing.yaml")
+
+
 # -- real engines --------------------------------------------------------------------------------
-SPEC_EXAMPLES = [  # spec §3.2 (WeTextProcessing 1.2.0)
+SPEC_EXAMPLES = [  # spec §3.2 (the same with WeTextProcessing 1.0.4.1 and 1.2.0)
     ("你好，世界。今天是2024年1月1日。", "你好,世界.今天是二零二四年一月一日."),
     ("Hello world, this is a test 123.", "Hello world, this is a test one hundred and twenty three."),
     ("It's 8:00 AM... “Quote” (paren) — dash; semi: colon", "It is eight AM… 'Quote' 'paren' - dash, semi, colon"),
@@ -169,6 +226,40 @@ SPEC_EXAMPLES = [  # spec §3.2 (WeTextProcessing 1.2.0)
 @pytest.mark.parametrize("text,expected", SPEC_EXAMPLES)
 def test_spec_normaliser_examples(text, expected):
     assert TextNormalizer().normalize(text) == expected
+
+
+def _backend(name: str) -> str:
+    pytest.importorskip({"wetextprocessing": "tn", "wetext": "wetext"}[name])
+    return name
+
+
+@pytest.mark.parametrize("backend", ["wetextprocessing", "wetext"])
+def test_annotation_does_not_choose_the_language_real_engines(backend):
+    n = TextNormalizer(backend=_backend(backend))
+    assert n.normalize("<行|xing2> 25 apples") == "<行|xing2> twenty five apples"
+    assert n.normalize("我<行|xing2> 25 apples") == "我<行|xing2> 二十五 apples"
+
+
+def test_zh_grammar_cache_is_keyed_by_both_versions(monkeypatch, tmp_path):
+    """A grammar compiled by another WeTextProcessing or pynini is never reused."""
+    import importlib.metadata
+
+    import indextts2_core.text.engines as engines
+
+    installed = {"WeTextProcessing": "1.0.4.1", "pynini": "2.1.6"}
+    monkeypatch.setattr(engines.importlib.metadata, "version", lambda name: installed[name])
+    first = engines.zh_cache_folder(tmp_path)
+    assert first.parent == tmp_path and "1.0.4.1" in first.name and "2.1.6" in first.name
+    installed["WeTextProcessing"] = "1.2.0"
+    assert engines.zh_cache_folder(tmp_path) != first
+    installed["WeTextProcessing"], installed["pynini"] = "1.0.4.1", "2.1.7"
+    assert engines.zh_cache_folder(tmp_path) != first
+
+    def missing(name):
+        raise importlib.metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(engines.importlib.metadata, "version", missing)
+    assert engines.zh_cache_folder(tmp_path) is None  # unknown versions: compile for this process only
 
 
 # -- tokenizer -----------------------------------------------------------------------------------

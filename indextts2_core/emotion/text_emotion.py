@@ -7,9 +7,12 @@ after the prompt are cut after the last `</think>` token (id looked up in the to
 the real model) and decoded with special tokens skipped; `parse_emotion_output` turns the text into
 the 8-vector in `EMOTIONS` order.
 
+Decoding: by default as the official call, with the settings of the folder's generation_config.json
+(Qwen3's own samples: temperature 0.6, top-p 0.95, top-k 20), seeded by `seed` so that a seed gives
+the same emotion every time (the global RNG is left as it was); `decoding="greedy"` always takes the
+most likely token instead.
+
 Deviations from the official code, on purpose:
-* decoding is greedy (`do_sample=False`) so that the same text always gives the same emotion; the
-  official call uses the model's generation_config.json, which may sample;
 * at most `max_new_tokens` (default 256) tokens are generated instead of 32768 — a full answer is
   under 100 tokens; a truncated answer is still read by the fallback pattern;
 * malformed output never raises: values that are not numbers count as 0 and the all-zero result
@@ -37,6 +40,7 @@ log = logging.getLogger(__name__)
 SYSTEM_PROMPT = "文本情感分类"
 THINK_END = "</think>"
 DEFAULT_MAX_NEW_TOKENS = 256
+DECODINGS = ("official", "greedy")  # generation_config.json (may sample) / argmax
 MAX_SCORE = 1.2  # the official clamp of each parsed score
 
 _SCORE_PATTERN = re.compile(r'([^\s":.,]+?)"?\s*:\s*([\d.]+)')  # official fallback when not JSON
@@ -166,9 +170,12 @@ class TextEmotionModel:
     released by `unload()` (a later call loads it again)."""
 
     def __init__(self, folder: str | Path, device: str | torch.device = "cpu", dtype: torch.dtype | None = None,
-                 max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS):
+                 max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS, decoding: str = "official"):
         if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int) or max_new_tokens <= 0:
             raise ValueError(f"max_new_tokens must be a positive integer, got {max_new_tokens!r}")
+        if decoding not in DECODINGS:
+            raise ValueError(f"unknown text-emotion decoding {decoding!r}; choose one of {DECODINGS}")
+        self.decoding = decoding
         self.folder = Path(folder)
         self.device = torch.device(device)
         # the official code runs it in float16; fp16 matmuls on CPU are slow, so fp32 there by default
@@ -180,8 +187,8 @@ class TextEmotionModel:
 
     @classmethod
     def load(cls, folder: str | Path, device: str | torch.device = "cpu", dtype: torch.dtype | None = None,
-             max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS) -> "TextEmotionModel":
-        m = cls(folder, device, dtype, max_new_tokens)
+             max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS, decoding: str = "official") -> "TextEmotionModel":
+        m = cls(folder, device, dtype, max_new_tokens, decoding)
         m.ensure_loaded()
         return m
 
@@ -234,10 +241,14 @@ class TextEmotionModel:
         return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True,
                                                   enable_thinking=False)
 
-    def generate_raw(self, text: str) -> str:
-        """The model's decoded answer for `text` (after `</think>`, special tokens skipped)."""
+    def generate_raw(self, text: str, seed: int | None = None) -> str:
+        """The model's decoded answer for `text` (after `</think>`, special tokens skipped). `seed`
+        makes sampling reproducible without touching the global RNG; None draws from the global RNG
+        (as the official code does). Greedy decoding ignores it."""
         if not isinstance(text, str) or not text.strip():
             raise ValueError("emotion text is empty")
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
+            raise ValueError(f"seed must be a non-negative integer or None, got {seed!r}")
         prompt = self.build_prompt(text)
         enc = self.tokenizer([prompt], return_tensors="pt")
         input_ids = enc["input_ids"].to(self.device)
@@ -246,12 +257,20 @@ class TextEmotionModel:
         if pad_id is None:
             eos = self.model.generation_config.eos_token_id
             pad_id = eos[0] if isinstance(eos, (list, tuple)) else eos
-        # greedy; keyword arguments override the model's generation_config (which may sample) in
-        # transformers 4.5x and 5.x alike, and None clears its sampling-only settings
-        with torch.inference_mode():
-            out = self.model.generate(input_ids=input_ids, attention_mask=attention_mask, do_sample=False,
-                                      num_beams=1, temperature=None, top_p=None, top_k=None,
-                                      max_new_tokens=self.max_new_tokens, pad_token_id=pad_id)
+        settings = dict(max_new_tokens=self.max_new_tokens, pad_token_id=pad_id)
+        if self.decoding == "greedy":
+            # keyword arguments override generation_config.json in transformers 4.5x and 5.x alike;
+            # None clears its sampling-only settings
+            settings.update(do_sample=False, num_beams=1, temperature=None, top_p=None, top_k=None)
+        cuda = self.device.type == "cuda"
+        with torch.inference_mode(), torch.random.fork_rng(devices=[self.device] if cuda else [],
+                                                           enabled=seed is not None):
+            if seed is not None:  # only the generators fork_rng restores (not every GPU's)
+                torch.random.default_generator.manual_seed(seed)
+                if cuda:
+                    with torch.cuda.device(self.device):
+                        torch.cuda.manual_seed(seed)
+            out = self.model.generate(input_ids=input_ids, attention_mask=attention_mask, **settings)
         new_ids = out[0, input_ids.shape[1]:].tolist()
         eos = self.model.generation_config.eos_token_id
         eos = set(eos if isinstance(eos, (list, tuple)) else [eos]) | {self.tokenizer.eos_token_id}
@@ -259,9 +278,10 @@ class TextEmotionModel:
             log.warning("text emotion: answer cut at max_new_tokens=%d", self.max_new_tokens)
         return self.tokenizer.decode(cut_after_think(new_ids, self.think_end_id), skip_special_tokens=True)
 
-    def scores(self, text: str) -> list[float]:
-        """8 emotion scores in `EMOTIONS` order, each in [0, 1.2] (feed them to `scale_vector`)."""
-        raw = self.generate_raw(text)
+    def scores(self, text: str, seed: int | None = None) -> list[float]:
+        """8 emotion scores in `EMOTIONS` order, each in [0, 1.2] (feed them to `scale_vector`);
+        `seed` as in `generate_raw`."""
+        raw = self.generate_raw(text, seed)
         scores = parse_emotion_output(raw, text)
         log.info("text emotion: %r -> %s", raw[:200], dict(zip(EMOTIONS, scores)))
         return scores

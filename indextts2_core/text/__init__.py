@@ -1,7 +1,12 @@
-"""IndexTTS2 text front end: normaliser, tokenizer, segmentation (spec §3)."""
+"""Text front ends: IndexTTS2 (normaliser, SentencePiece tokenizer, segmentation, spec §3) and
+IndexTTS-2.5 (tiktoken vocabulary, per-language rules, spec 2.5 §3)."""
 
-from .normalizer import TextNormalizer, use_chinese
-from .segment import split_segments
+from .frontend25 import SUPPORTED_LANGUAGES, Segment25, TextFrontend25, detect_language
+from .glossary import GLOSSARY_FILE, load_glossary
+from .normalizer import TextNormalizer, check_text, use_chinese
+from .segment import iter_split_segments, split_segments
 from .tokenizer import UNK_ID, TextTokenizer, tokenize_by_cjk_char
 
-__all__ = ["TextNormalizer", "TextTokenizer", "UNK_ID", "split_segments", "tokenize_by_cjk_char", "use_chinese"]
+__all__ = ["GLOSSARY_FILE", "SUPPORTED_LANGUAGES", "Segment25", "TextFrontend25", "TextNormalizer", "TextTokenizer",
+           "UNK_ID", "check_text", "detect_language", "iter_split_segments", "load_glossary", "split_segments",
+           "tokenize_by_cjk_char", "use_chinese"]

@@ -14,18 +14,23 @@ official outcomes.
 
 from __future__ import annotations
 
-import json
+import bisect
 import logging
 import re
 from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Iterator
 from pathlib import Path
 
-from .engines import BACKENDS, DEFAULT_BACKEND, get_engine
+from .chunks import CONTEXT_CHARS, MAX_BLOCK_CHARS, cut_points, split_blocks
+from .engines import BACKENDS, DEFAULT_BACKEND, get_engine, skips_text_without_digits
+from .glossary import check_glossary, load_glossary
 
 log = logging.getLogger(__name__)
 
 RECENT_TEXTS = 32  # normalised texts remembered (the tokenizer and the caller often ask twice)
 
+DIGIT = re.compile(r"\d")
 CJK_IDEOGRAPH = re.compile(r"[\u4e00-\u9fff]")
 ASCII_LETTER = re.compile(r"[a-zA-Z]")
 EMAIL = re.compile(r"^[a-zA-Z0-9]+@[a-zA-Z0-9]+\.[a-zA-Z]+$")
@@ -61,6 +66,33 @@ _PUNCT_RE = _alternation(PUNCTUATION)
 _PUNCT_ZH_RE = _alternation(PUNCTUATION_ZH)
 
 
+SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def check_text(text: str) -> str:
+    """`text` with UTF-16 surrogate pairs joined; a ValueError for anything else than a string and
+    for a lone surrogate (SentencePiece cannot encode it)."""
+    if not isinstance(text, str):
+        raise ValueError(f"text must be a string, got {type(text).__name__}")
+    if SURROGATE.search(text) is None:
+        return text
+    lone, i = [], 0
+    while i < len(text):
+        if "\ud800" <= text[i] <= "\udbff" and i + 1 < len(text) and "\udc00" <= text[i + 1] <= "\udfff":
+            i += 2  # a high + low pair: one character written as two
+            continue
+        if SURROGATE.match(text[i]):
+            lone.append(i)
+        i += 1
+    if lone:
+        where = ", ".join(f"U+{ord(text[i]):04X} at character {i}" for i in lone[:5])
+        more = ", ..." if len(lone) > 5 else ""
+        raise ValueError(f"text contains {len(lone)} lone UTF-16 surrogate(s) ({where}{more}): half of a character,"
+                         " e.g. a broken emoji or text decoded with the wrong encoding; "
+                         "remove it or fix the source")
+    return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le")
+
+
 def placeholder_tag(i: int) -> str:
     """a, b, …, z, aa, ab, …: placeholder tags made of letters only."""
     tag = ""
@@ -77,6 +109,17 @@ def use_chinese(text: str) -> bool:
                 or EMAIL.match(text) or PINYIN_TONE.search(text))
 
 
+def protect_annotations(text: str) -> tuple[str, list[tuple[str, str]]]:
+    """Each `<word|pron>` → `PRONPLACEHOLDER{tag}PRONPLACEHOLDER` (tags a, b, … in match order)."""
+    spans: list[tuple[str, str]] = []
+
+    def placeholder(match: re.Match) -> str:
+        spans.append((f"PRONPLACEHOLDER{placeholder_tag(len(spans))}PRONPLACEHOLDER", match.group(0)))
+        return spans[-1][0]
+
+    return PRONUNCIATION.sub(placeholder, text), spans
+
+
 def _unique_longest_first(matches: list[str]) -> list[str]:
     return sorted(dict.fromkeys(matches), key=len, reverse=True)
 
@@ -88,13 +131,33 @@ def correct_pinyin(syllable: str) -> str:
     return JQX_U.sub(r"\1v\2\3", syllable).upper()
 
 
+@dataclass
+class _Prepared:
+    chinese: bool  # the branch taken
+    tn_input: str  # what the TN engine gets
+    fallback: str  # the result when the engine raises
+    restore: list[tuple[str, str]]  # placeholder → text, in this order, on the engine's output
+    pronunciations: list[tuple[str, str]]  # restored last
+
+
+def _after_words(text: str, words: list[str]) -> str | None:
+    """`text` after its first len(words) whitespace-separated words, if those are `words` (the
+    engines space the same words differently at the end of a text and inside it)."""
+    end = 0
+    for word, match in zip(words, re.finditer(r"\S+", text)):
+        if match.group(0) != word:
+            return None
+        end = match.end()
+    return text[end:] if len(words) <= len(re.findall(r"\S+", text[:end])) else None
+
+
 class TextNormalizer:
     """`normalize(text) -> str`, the official TextNormalizer with the glossary feature.
 
     backend: "auto" (WeTextProcessing if installed, else wetext), "wetextprocessing" or "wetext";
     see engines.py. cache_dir: where WeTextProcessing's compiled Chinese grammar is kept.
-    glossary: {term: reading} or {term: {"zh": reading, "en": reading}}, or a path to such a JSON
-    file (a YAML file works when PyYAML is installed). The TN engines load on first use.
+    glossary: {term: reading} or {term: {"zh": reading, "en": reading}}, or the path of such a YAML
+    file (glossary.py). The TN engines load on first use.
     """
 
     def __init__(self, backend: str = DEFAULT_BACKEND, glossary: dict | str | Path | None = None,
@@ -110,23 +173,8 @@ class TextNormalizer:
 
     # -- glossary ---------------------------------------------------------------------------
     def load_glossary(self, glossary: dict | str | Path) -> None:
-        if not isinstance(glossary, dict):
-            path = Path(glossary)
-            raw = path.read_text(encoding="utf-8")
-            if path.suffix.lower() in (".yaml", ".yml"):
-                import yaml
-
-                glossary = yaml.safe_load(raw) or {}
-            else:
-                glossary = json.loads(raw)
-        if not isinstance(glossary, dict):
-            raise ValueError("a glossary must map terms to a reading or to {'zh': ..., 'en': ...}")
-        for term, value in glossary.items():
-            if not isinstance(term, str) or not term:
-                raise ValueError(f"glossary term must be a non-empty string, got {term!r}")
-            if not isinstance(value, (str, dict)):
-                raise ValueError(f"glossary entry {term!r}: expected a string or a dict, got {type(value).__name__}")
-        self.glossary = dict(glossary)
+        """Use `glossary` (a mapping, or the path of a glossary.yaml) from now on (glossary.py)."""
+        self.glossary = check_glossary(glossary) if isinstance(glossary, dict) else load_glossary(glossary)
         self._recent.clear()
 
     def apply_glossary(self, text: str, lang: str) -> str:
@@ -134,14 +182,13 @@ class TextNormalizer:
             value = self.glossary[term]
             if isinstance(value, dict) and lang not in value:
                 continue  # no reading for this language: the term stays as written
-            reading = str(value[lang] if isinstance(value, dict) else value)
+            reading = value[lang] if isinstance(value, dict) else value
             text = re.sub(re.escape(term), lambda _m, r=reading: r, text, flags=re.IGNORECASE)
         return text
 
     # -- main entry --------------------------------------------------------------------------
     def normalize(self, text: str) -> str:
-        if not isinstance(text, str):
-            raise ValueError(f"text must be a string, got {type(text).__name__}")
+        text = check_text(text)
         if text in self._recent:
             self._recent.move_to_end(text)
             return self._recent[text]
@@ -151,46 +198,121 @@ class TextNormalizer:
             self._recent.popitem(last=False)
         return result
 
-    def _normalize(self, text: str) -> str:
-        chinese = use_chinese(text)
-        text, pronunciations = self._protect(PRONUNCIATION, text, "PRONPLACEHOLDER{}PRONPLACEHOLDER")
-        text = CONTRACTION.sub(r"\1 is", text)
-        if chinese:
-            text = self._normalize_zh(text)
-        else:
-            text = self._normalize_en(text)
-        for placeholder, original in pronunciations:
-            text = text.replace(placeholder, original)
-        return text
+    def normalize_blocks(self, text: str, max_chars: int = MAX_BLOCK_CHARS,
+                         context_chars: int = CONTEXT_CHARS) -> Iterator[str]:
+        """`normalize(text)` in blocks of about `max_chars` characters, so the TN engines' memory is
+        bounded by the longest block (plus `context_chars` for English), not by the text (chunks.py
+        says where blocks end). The blocks' token pieces are those of `normalize(text)` (spacing
+        may differ: a block's output lacks the space the whole text's output has before the next).
+        Every decision the official normaliser takes on the whole text (branch, protected spans)
+        is taken on the whole text; an English block is read behind at least `context_chars`
+        characters of the text before it (`_english_after`).
 
-    def _normalize_zh(self, text: str) -> str:
+        A TN failure is official for the whole text (zh: "", en: the text as it was); here it
+        applies to the failing block only, with the same warning."""
+        prepared = self._prepare(check_text(text))
+        blocks = split_blocks(prepared.tn_input, max_chars, prepared.chinese)
+        if len(blocks) == 1:
+            yield self.normalize(text)
+            return
+        force = skips_text_without_digits(self.backend) and DIGIT.search(prepared.tn_input) is not None
+        cuts = [0] + cut_points(prepared.tn_input, prepared.chinese)
+        start = 0
+        for block in blocks:
+            if prepared.chinese:  # the Chinese grammars do not look across sentence ends
+                out = self._forced(block, True, force)
+            else:  # English: behind at least `context_chars` of the text before, from a cut point
+                context_start = cuts[max(0, bisect.bisect_right(cuts, start - context_chars) - 1)]
+                out = self._english_after(prepared.tn_input[context_start:start], block, force)
+            start += len(block)
+            fallback = "" if prepared.chinese else block.replace(TECH_HYPHEN, "-")  # as `_prepare`'s
+            yield self._finish(out, _Prepared(prepared.chinese, block, fallback, prepared.restore,
+                                              prepared.pronunciations))
+
+    def _english_after(self, context: str, block: str, force: bool) -> str | None:
+        """English TN output of `block` as it reads after `context`. The English engines read a
+        number after more than ~20 words differently ("one thirty eight" instead of "one hundred and
+        thirty eight": equal grammar weights decided by rounding of the accumulated path weight), so
+        `block` is normalised behind its context and the context's own output is cut off (the
+        output up to a cut point never depends on what follows it). `force`: see `_forced`."""
+        if not context:
+            return self._forced(block, False, force)
+        if force and not DIGIT.search(context + block):
+            context = "0 " + context  # a digit in front: both runs below read it the same way
+        both = self._run_engine(context + block, False)
+        alone = self._forced(context, False, force)
+        if both is None:
+            return None
+        rest = None if alone is None else _after_words(both, alone.split())
+        if rest is None:
+            log.warning("English text normalisation of a block could not be aligned with its context; "
+                        "normalising the block on its own")
+            return self._run_engine(block, False)
+        return rest
+
+    def _forced(self, block: str, chinese: bool, force: bool) -> str | None:
+        """The engine's output of `block` (ending at a cut point) as part of a text with digits:
+        wetext returns a text without digits unchanged (engines.skips_text_without_digits), so then
+        a digit is read with it and its reading cut off again (after the block in English, before it
+        in Chinese, which does not look across a sentence end)."""
+        if not force or DIGIT.search(block):
+            return self._run_engine(block, chinese)
+        out = self._run_engine("0。 " + block if chinese else block + " 0", chinese)
+        if out is not None:
+            head, _, last = out.rstrip().rpartition(" ")
+            rest = _after_words(out, ["零。"]) if chinese else (head if last == "zero" else None)
+            if rest is not None:
+                return rest
+        log.warning("text normalisation: a block could not be read as part of a text with digits; "
+                    "normalising it on its own")
+        return self._run_engine(block, chinese)
+
+    def _normalize(self, text: str) -> str:
+        prepared = self._prepare(text)
+        return self._finish(self._run_engine(prepared.tn_input, prepared.chinese), prepared)
+
+    def _prepare(self, text: str) -> _Prepared:
+        """Everything before the TN engine, on the whole text: these steps decide for the whole text
+        (the branch, the protected spans), so chunked normalisation must take them from here."""
+        # annotations are protected first and the branch is chosen on the protected text, as the
+        # official front end does: "<行|xing2> 25 apples" is English (the annotation is not content)
+        text, pronunciations = protect_annotations(text)
+        chinese = use_chinese(text)
+        text = CONTRACTION.sub(r"\1 is", text)
+        if not chinese:
+            text = self.apply_glossary(text, "en")
+            return _Prepared(False, self._protect_tech_terms(text)[0], text, [], pronunciations)
         text = self.apply_glossary(text, "zh").rstrip()
-        text, terms = self._protect_tech_terms(text)
+        text, _ = self._protect_tech_terms(text)
         text, pinyin = self._protect(PINYIN_TONE, text, "<pinyin_{}>")
         text, names = self._protect(NAME, text, "<n_{}>")
-        engine = get_engine(self.backend, "zh", self.cache_dir)  # a missing package is an error
-        try:
-            result = engine(text)
-        except Exception:  # official behaviour: any TN failure gives an empty result
-            log.warning("Chinese text normalisation failed; using an empty result", exc_info=True)
-            result = ""
-        for placeholder, original in names:
-            result = result.replace(placeholder, original)
-        for placeholder, original in pinyin:
-            result = result.replace(placeholder, correct_pinyin(original))
-        result = TECH_RESTORE.sub("-", result)
-        return _PUNCT_ZH_RE.sub(lambda m: PUNCTUATION_ZH[m.group(0)], result)
+        restore = names + [(placeholder, correct_pinyin(original)) for placeholder, original in pinyin]
+        return _Prepared(True, text, "", restore, pronunciations)
 
-    def _normalize_en(self, text: str) -> str:
-        text = self.apply_glossary(text, "en")
-        protected, _ = self._protect_tech_terms(text)
-        engine = get_engine(self.backend, "en", self.cache_dir)
+    def _run_engine(self, text: str, chinese: bool) -> str | None:
+        """The TN engine's output, or None when it raised (the official code catches everything)."""
+        engine = get_engine(self.backend, "zh" if chinese else "en", self.cache_dir)  # missing package: error
         try:
-            result = TECH_RESTORE.sub("-", engine(protected))
-        except Exception:  # official behaviour: keep the text from before the TN step
-            log.warning("English text normalisation failed; keeping the text as is", exc_info=True)
-            result = text
-        return _PUNCT_RE.sub(lambda m: PUNCTUATION[m.group(0)], result)
+            return engine(text)
+        except Exception:
+            log.warning("%s text normalisation failed; %s", "Chinese" if chinese else "English",
+                        "using an empty result" if chinese else "keeping the text as is", exc_info=True)
+            return None
+
+    def _finish(self, result: str | None, prepared: _Prepared) -> str:
+        """TN output (None: it failed) → normalised text: restore spans, map punctuation."""
+        failed = result is None
+        if failed:  # official: zh gives "", en keeps the text from before protection
+            result = prepared.fallback
+        for placeholder, original in prepared.restore:
+            result = result.replace(placeholder, original)
+        if not failed:
+            result = TECH_RESTORE.sub("-", result)
+        table, pattern = (PUNCTUATION_ZH, _PUNCT_ZH_RE) if prepared.chinese else (PUNCTUATION, _PUNCT_RE)
+        result = pattern.sub(lambda m: table[m.group(0)], result)
+        for placeholder, original in prepared.pronunciations:
+            result = result.replace(placeholder, original)
+        return result
 
     # -- protection helpers ------------------------------------------------------------------
     @staticmethod

@@ -3,7 +3,12 @@
     text -> TextNormalizer -> CJK split + upper-case -> bpe.model pieces -> ids (unknown -> unk id 2)
 
 A text whose strip() is one character skips normalisation and case folding (raw SentencePiece);
-an empty text gives no tokens (the pipeline refuses it later, Q16).
+an empty text gives no tokens (the pipeline refuses it later, Q16). A lone UTF-16 surrogate (half
+of a broken emoji, text decoded with the wrong codec) is refused with a ValueError naming it;
+surrogate pairs are joined into their character.
+
+`segments` follows the official order (whole text → pieces → segments); `iter_segments` gives the
+same segments one at a time with memory bounded by the longest sentence block (issue 16).
 """
 
 from __future__ import annotations
@@ -11,10 +16,12 @@ from __future__ import annotations
 import logging
 import re
 from pathlib import Path
+from typing import Iterator
 
 from ..checkpoints import CheckpointError
-from .normalizer import TextNormalizer
-from .segment import split_segments
+from .chunks import MAX_BLOCK_CHARS
+from .normalizer import TextNormalizer, check_text
+from .segment import iter_split_segments, split_segments
 
 log = logging.getLogger(__name__)
 
@@ -63,8 +70,7 @@ class TextTokenizer:
 
     def tokenize(self, text: str) -> list[str]:
         """SentencePiece pieces of `text` after normalisation and CJK splitting."""
-        if not isinstance(text, str):
-            raise ValueError(f"text must be a string, got {type(text).__name__}")
+        text = check_text(text)
         if len(text) == 0:
             return []
         if len(text.strip()) == 1:  # official shortcut: raw text, no normalisation, no upper-casing
@@ -89,3 +95,28 @@ class TextTokenizer:
         """Ids per synthesis segment (empty list for a text without tokens)."""
         pieces = self.tokenize(text)
         return [self.convert_tokens_to_ids(s) for s in split_segments(pieces, max_tokens, quick_streaming_tokens)]
+
+    def iter_segments(self, text: str, max_tokens: int = 120, quick_streaming_tokens: int = 0,
+                      max_block_chars: int = MAX_BLOCK_CHARS) -> Iterator[list[int]]:
+        """The ids of `segments(text, ...)`, yielded one segment at a time: the text is normalised
+        and tokenised block by block (TextNormalizer.normalize_blocks) and segmented as a stream, so
+        memory is bounded by the longest block instead of the text. Arguments are checked here, not
+        at the first segment."""
+        pieces = self.iter_segment_pieces(text, max_tokens, quick_streaming_tokens, max_block_chars)
+        return (self.convert_tokens_to_ids(s) for s in pieces)
+
+    def iter_segment_pieces(self, text: str, max_tokens: int = 120, quick_streaming_tokens: int = 0,
+                            max_block_chars: int = MAX_BLOCK_CHARS) -> Iterator[list[str]]:
+        """`iter_segments` as SentencePiece pieces."""
+        text = check_text(text)
+        if isinstance(max_block_chars, bool) or not isinstance(max_block_chars, int) or max_block_chars < 1:
+            raise ValueError(f"max_block_chars must be a positive integer, got {max_block_chars!r}")
+        return iter_split_segments(self._iter_pieces(text, max_block_chars), max_tokens, quick_streaming_tokens)
+
+    def _iter_pieces(self, text: str, max_block_chars: int) -> Iterator[str]:
+        if len(text.strip()) <= 1:  # "", or the raw single-character path of `tokenize`
+            yield from self.tokenize(text)
+            return
+        for block in self.normalizer.normalize_blocks(text, max_block_chars):
+            # blocks end at whitespace or before a CJK character, where the pieces split anyway
+            yield from self.sp.Encode(tokenize_by_cjk_char(block), out_type=str)

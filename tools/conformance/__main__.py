@@ -45,6 +45,14 @@ def main(argv=None) -> int:
     text.add_argument("--cases", required=True, type=Path)
     text.add_argument("--out", required=True, type=Path)
     text.add_argument("--bpe", type=Path, default=None, help="bpe.model (default: next to the cases, or official-data)")
+    text.add_argument("--tokenizer", type=Path, default=None,
+                      help="a .tiktoken vocabulary: run the IndexTTS-2.5 front end (fields of compare_text25.py)")
+    text.add_argument("--normaliser", choices=("auto", "wetextprocessing", "wetext"), default="auto",
+                      help="TN engine: auto (the platform's official one), wetextprocessing (Linux path) or "
+                           "wetext (the Windows/macOS path, runs anywhere; compare with --platform wetext)")
+    text.add_argument("--incremental", type=int, metavar="N", default=None,
+                      help="take the segments from the incremental path (TextTokenizer.iter_segments) with "
+                           "blocks of N characters (1: cut at every possible point)")
 
     args = ap.parse_args(argv)
     if args.cmd == "run":
@@ -81,9 +89,15 @@ def main(argv=None) -> int:
         print("\n".join(lines))
         return 0 if ok else 1
     if args.cmd == "text":
+        if args.tokenizer is not None:
+            if args.tokenizer.suffix != ".tiktoken" or args.bpe is not None or args.incremental is not None:
+                ap.error("--tokenizer takes a .tiktoken file (the 2.5 front end) and no --bpe / --incremental")
+            from .text25_cases import run_cases25
+
+            return run_cases25(args.cases, args.out, args.tokenizer, args.normaliser)
         from .text_cases import run_cases
 
-        return run_cases(args.cases, args.out, args.bpe)
+        return run_cases(args.cases, args.out, args.bpe, args.normaliser, args.incremental)
     return 2
 
 

@@ -2,7 +2,9 @@
 
 Reads only `id` and `text` of each case; writes one JSON object per case with `normalized`,
 `pieces`, `ids`, `segments` ({"120"|"60"|"20": {"pieces", "ids"}}) and `error`
-({"type": exception name} of the first failing step, or null), for compare_text.py.
+({"type": exception name} of the first failing step, or null), for compare_text.py. With
+`--incremental N` the segments come from the incremental path (blocks of N characters), which must
+agree with the whole-text fields.
 """
 
 from __future__ import annotations
@@ -32,7 +34,9 @@ def find_bpe(cases: Path, bpe: Path | None) -> Path:
     raise FileNotFoundError(f"no bpe.model next to {cases} or in an official-data folder above it; pass --bpe PATH")
 
 
-def run_case(tokenizer, text: str) -> dict:
+def run_case(tokenizer, text: str, block_chars: int | None = None) -> dict:
+    """One case; `block_chars`: segments from the incremental path (`iter_segment_pieces` with
+    blocks of that many characters) instead of whole-text segmentation."""
     row: dict = {"normalized": None, "pieces": None, "ids": None, "segments": None, "error": None}
     try:
         row["normalized"] = tokenizer.normalizer.normalize(text)
@@ -41,7 +45,10 @@ def run_case(tokenizer, text: str) -> dict:
         row["ids"] = tokenizer.convert_tokens_to_ids(pieces)
         segs = {}
         for limit in SEGMENT_LIMITS:
-            split = tokenizer.split_segments(pieces, max_tokens=limit)
+            if block_chars is None:
+                split = tokenizer.split_segments(pieces, max_tokens=limit)
+            else:
+                split = list(tokenizer.iter_segment_pieces(text, limit, max_block_chars=block_chars))
             segs[str(limit)] = {"pieces": split, "ids": [tokenizer.convert_tokens_to_ids(s) for s in split]}
         row["segments"] = segs
     except Exception as e:  # recorded per case, like the official recorder does
@@ -49,15 +56,18 @@ def run_case(tokenizer, text: str) -> dict:
     return row
 
 
-def run_cases(cases: Path, out: Path, bpe: Path | None = None) -> int:
+def run_cases(cases: Path, out: Path, bpe: Path | None = None, normaliser: str = "auto",
+              block_chars: int | None = None) -> int:
     from indextts2_core.text import TextNormalizer, TextTokenizer
+    from indextts2_core.text.engines import resolve_backend
 
     try:
         bpe_path = find_bpe(cases, bpe)
     except FileNotFoundError as e:
         print(f"error: {e}")
         return 2
-    tokenizer = TextTokenizer(bpe_path, TextNormalizer())
+    logging.getLogger("indextts2_core.text").setLevel(logging.ERROR)  # per-case unk / hard-cut notes
+    tokenizer = TextTokenizer(bpe_path, TextNormalizer(backend=normaliser))
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     n = 0
@@ -67,7 +77,7 @@ def run_cases(cases: Path, out: Path, bpe: Path | None = None) -> int:
             if not line.strip():
                 continue
             case = json.loads(line)
-            row = {"id": case["id"], **run_case(tokenizer, case["text"])}
+            row = {"id": case["id"], **run_case(tokenizer, case["text"], block_chars)}
             line = json.dumps(row, ensure_ascii=False)
             if not line.isascii():
                 try:
@@ -76,5 +86,6 @@ def run_cases(cases: Path, out: Path, bpe: Path | None = None) -> int:
                     line = json.dumps(row)
             dst.write(line + "\n")
             n += 1
-    print(f"{n} cases -> {out} ({time.perf_counter() - start:.1f} s, bpe {bpe_path})")
+    print(f"{n} cases -> {out} ({time.perf_counter() - start:.1f} s, bpe {bpe_path}, "
+          f"normaliser {resolve_backend(normaliser)})")
     return 0
