@@ -19,18 +19,21 @@ import torch
 
 from .audio import check_prompt_audio, load_audio
 from .checkpoints import CheckpointError
-from .config import ConfigError, IndexTTS2Config
+from .config import ConfigError
+from .config25 import load_config
 from .dubbing import DubSettings, FitSettings, dub, parse_script, voice_set
 from .dubbing.script import FORMATS as SCRIPT_FORMATS
 from .dubbing.timeline import OVERFLOW, OVERLAP, POLICIES
 from .emotion import validate_weights
 from .gpt import DecodingSettings
+from .gpt.generate import DECODE_STEPS
 from .model_files import ModelFilesError, ModelPaths
 from .pipeline import (DEFAULT_INTERVAL_SILENCE_MS, DEFAULT_MAX_TEXT_TOKENS, MAX_INTERVAL_SILENCE_MS, NonFiniteError,
                        NoSpeechError, S2MSettings, SynthesisResult, check_output_path, choose_emotion_mode,
                        encode_speaker, load_models, plan_durations, prepare, resolve_device, resolve_dtype, stream,
                        text_segments, write_wav)
-from .text import TextTokenizer
+from .pipeline.models import load_text_front_end
+from .text import SUPPORTED_LANGUAGES
 
 log = logging.getLogger("indextts2_core")
 
@@ -70,6 +73,11 @@ def build_parser() -> argparse.ArgumentParser:
                      help="exact length of the output in seconds, silences between text segments included")
     dur.add_argument("--tokens", type=int,
                      help="semantic codes of the whole text (speech only), shared among its segments")
+    sp.add_argument("--lang", default="auto", choices=["auto", *SUPPORTED_LANGUAGES],
+                    help="IndexTTS-2.5: the text's language (default: detected from the script)")
+    sp.add_argument("--duration-factor", type=float, default=s2m.duration_factor,
+                    help="natural lengths x this (the official 2.5 duration_factor; ignored with --seconds)")
+    sp.add_argument("--glossary", type=Path, help="glossary.yaml for the normaliser (default: the model folder's)")
     sp.add_argument("--seed", type=int, default=None)
     sp.add_argument("--device", default=None, help="cpu, cuda, cuda:N, mps (default: cuda if available)")
     sp.add_argument("--dtype", default="fp32", choices=["fp32", "fp16", "bf16"], help="GPT precision")
@@ -91,6 +99,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--max-mel-tokens", type=int, default=d.max_mel_tokens,
                    help="codes per segment at most (capped at the model's table)")
     g.add_argument("--greedy", action="store_true", help="no sampling (deterministic)")
+    g.add_argument("--decode-step", choices=list(DECODE_STEPS), default=d.decode_step,
+                   help="how each token's forward runs: eager (default), static, compile, cuda_graph (same codes)")
     sp.add_argument("--out", required=True, type=Path, help="output .wav")
 
     fit, dub_defaults = FitSettings(), DubSettings()
@@ -113,6 +123,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="overlapping lines: error (default), overlay or shift")
     db.add_argument("--total-seconds", type=float, help="length of the track (default: until the last line ends)")
     db.add_argument("--line-gap-ms", type=float, default=dub_defaults.line_gap_ms, help="between script lines")
+    db.add_argument("--lang", default="auto", choices=["auto", *SUPPORTED_LANGUAGES],
+                    help="IndexTTS-2.5: the script's language (default: detected per line)")
+    db.add_argument("--glossary", type=Path, help="glossary.yaml for the normaliser (default: the model folder's)")
     db.add_argument("--seed", type=int, default=0)
     db.add_argument("--device", default=None, help="cpu, cuda, cuda:N, mps (default: cuda if available)")
     db.add_argument("--dtype", default="fp32", choices=["fp32", "fp16", "bf16"], help="GPT precision")
@@ -165,8 +178,9 @@ def speak(args) -> int:
     dtype = resolve_dtype(args.dtype)
     decoding = DecodingSettings(do_sample=not args.greedy, num_beams=args.num_beams, temperature=args.temperature,
                                 top_k=args.top_k, top_p=args.top_p, repetition_penalty=args.repetition_penalty,
-                                length_penalty=args.length_penalty, max_mel_tokens=args.max_mel_tokens)
-    s2m = S2MSettings(steps=args.steps, cfg_rate=args.cfg_rate)
+                                length_penalty=args.length_penalty, max_mel_tokens=args.max_mel_tokens,
+                                decode_step=args.decode_step)
+    s2m = S2MSettings(steps=args.steps, cfg_rate=args.cfg_rate, duration_factor=args.duration_factor)
     speaker, speaker_rate = load_audio(args.speaker)
     check_prompt_audio(speaker, speaker_rate, f"speaker audio {args.speaker}")
     request = {}
@@ -184,22 +198,23 @@ def speak(args) -> int:
     choose_emotion_mode(request.get("emotion_audio"), request.get("emotion_vector"), request.get("emotion_text"),
                         args.random_emotion, args.emotion_alpha, args.normalize_emotion)
     paths = ModelPaths.locate(args.models).require(include_t2e=args.emotion_text is not None)
-    config = IndexTTS2Config.from_yaml(paths.config)
+    config = load_config(paths.config, paths.version)
     decoding.validate(target_tokens=args.tokens)
     # refuse bad text and impossible lengths now (the config knows the model's limits)
-    plan_durations(text_segments(TextTokenizer(paths.bpe), text, args.max_segment_tokens), config.timing,
+    front_end = load_text_front_end(paths, config, args.glossary)
+    plan_durations(text_segments(front_end, text, args.max_segment_tokens, args.lang), config.timing,
                    seconds=args.seconds, target_tokens=args.tokens, interval_silence_ms=args.silence_ms,
                    max_codes=config.gpt.max_mel_tokens)
 
     t0 = time.perf_counter()
-    models = load_models(paths, device, dtype, load_t2e=args.emotion_text is not None)
+    models = load_models(paths, device, dtype, load_t2e=args.emotion_text is not None, glossary=args.glossary)
     load_s = time.perf_counter() - t0
     tokens, cfm = _Bars("semantic tokens"), _Bars("flow matching")
     try:
         prepared = prepare(models, text, speaker, speaker_rate, emotion_alpha=args.emotion_alpha,
                            use_random=args.random_emotion, seconds=args.seconds, target_tokens=args.tokens,
                            max_text_tokens_per_segment=args.max_segment_tokens, interval_silence_ms=args.silence_ms,
-                           seed=args.seed, **request)
+                           seed=args.seed, language=args.lang, **request)
         pieces = stream(models, prepared, decoding=decoding, s2m=s2m, seed=args.seed, token_progress=tokens,
                         cfm_progress=cfm)
         t1 = time.perf_counter()
@@ -219,7 +234,7 @@ def dub_command(args) -> int:
         raise ValueError("--bounds takes two numbers: MIN,MAX")
     settings = DubSettings(fit=FitSettings(policy=args.fit, bounds=tuple(args.bounds), overflow=args.overflow),
                            overlap=args.overlap, total_seconds=args.total_seconds, line_gap_ms=args.line_gap_ms,
-                           seed=args.seed)
+                           seed=args.seed, language=args.lang)
     script = parse_script(_read_text(args.script), args.format)
     clips = _voice_files(args.voices, args.voice)
     for name, (wav, rate) in clips.items():
@@ -232,7 +247,7 @@ def dub_command(args) -> int:
                              f"{sorted(clips)}")
     paths = ModelPaths.locate(args.models).require()
     device = resolve_device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    models = load_models(paths, device, resolve_dtype(args.dtype))
+    models = load_models(paths, device, resolve_dtype(args.dtype), glossary=args.glossary)
     voices = voice_set([(name, encode_speaker(models.semantic, models.codec, models.campplus, models.s2mel, wav, rate,
                                               mel_config=models.config.s2mel.mel, w2v_features=models.w2v_features),
                          (wav, rate)) for name, (wav, rate) in clips.items()], args.default_voice)

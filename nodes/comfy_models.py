@@ -81,14 +81,14 @@ def choose_devices(device: str) -> tuple[torch.device, torch.device]:
     return mm.get_torch_device(), mm.unet_offload_device()
 
 
-def choose_gpt_dtype(precision: str, load_device: torch.device) -> str:
-    """`auto`: fp16 where ComfyUI would run fp16 on that device, else fp32 (stages other than the
-    GPT always run fp32, as the official pipeline)."""
-    if precision != "auto":
-        return precision
-    if load_device.type != "cpu" and mm.should_use_fp16(load_device):
-        return "fp16"
-    return "fp32"
+def choose_gpt_dtype(precision: str, load_device: torch.device, version: str = "2") -> str:
+    """`auto`: the official fast mode where ComfyUI would run it on that device (IndexTTS-2: fp16,
+    IndexTTS-2.5: bf16), else fp32 (the other stages always run fp32, as the official pipeline)."""
+    if precision != "auto" or load_device.type == "cpu":
+        return "fp32" if precision == "auto" else precision
+    if version == "2.5" and mm.should_use_bf16(load_device):
+        return "bf16"
+    return "fp16" if mm.should_use_fp16(load_device) else "fp32"
 
 
 class Progress:

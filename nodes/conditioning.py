@@ -12,7 +12,7 @@ from ..indextts2_core.pipeline import SpeakerPrompt
 
 from . import comfy_models as cm
 from .model import IndexTTS2Model
-from .types import CATEGORY, Emotion, Model, Speaker, audio_parts
+from .types import CATEGORY, Emotion, Model, Speaker, audio_parts, seed_input
 
 
 def _model(node: str, model) -> IndexTTS2Model:
@@ -132,17 +132,19 @@ class EmotionFromText(io.ComfyNode):
                                 placeholder="e.g. You scared me! Don't sneak up on me like that!",
                                 tooltip="Text whose emotion to use (often the line being spoken)."),
                 _alpha(0.6, 1.0, "Scales the detected weights; the official README suggests about 0.6."),
+                seed_input("The emotion model samples as the official one does; the same seed gives the same "
+                           "emotion."),
             ],
             outputs=[Emotion.Output(display_name="emotion", tooltip="Emotion for T2S Generate.")],
         )
 
     @classmethod
-    def execute(cls, model, speaker, text, alpha) -> io.NodeOutput:
+    def execute(cls, model, speaker, text, alpha, seed) -> io.NodeOutput:
         model, speaker = _model(cls.NAME, model), _speaker(cls.NAME, speaker)
         if not isinstance(text, str) or not text.strip():
             raise cm.bad_input(cls.NAME, "text", "empty")
         with cm.node_errors(cls.NAME):
-            return io.NodeOutput(model.emotion_from_text(speaker, text, alpha))
+            return io.NodeOutput(model.emotion_from_text(speaker, text, alpha, seed))
 
 
 class EmotionRandom(io.ComfyNode):

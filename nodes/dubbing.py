@@ -19,7 +19,7 @@ from ..indextts2_core.pipeline import EmotionSpec, S2MSettings, SpeakerPrompt
 
 from . import comfy_models as cm
 from .conditioning import _model
-from .generate import T2SSettings
+from .generate import LANGUAGES, T2SSettings
 from .types import CATEGORY, Decoding, Emotion, Model, Speaker, audio_dict, seed_input
 
 ScriptType = io.Custom("INDEXTTS2_SCRIPT")
@@ -208,6 +208,9 @@ class DubTimeline(io.ComfyNode):
                                tooltip="Lines that overlap on the track: error, overlay (mixed), shift (later)."),
                 io.Float.Input("total_seconds", default=0.0, min=0.0, max=36000.0, step=0.01,
                                tooltip="Length of the track (0: until the last line ends; a connected video wins)."),
+                io.Combo.Input("language", options=list(LANGUAGES), default="auto",
+                               tooltip="IndexTTS-2.5: the script's language (auto detects it per line). "
+                                       "IndexTTS-2 reads Chinese and English: keep auto."),
                 io.Int.Input("line_gap_ms", default=int(dub.line_gap_ms), min=0, max=10000, step=10,
                              tooltip="Silence between script lines (scripts without times)."),
                 io.Int.Input("steps", default=s2m.steps, min=1, max=200, tooltip="Flow-matching steps (official 25)."),
@@ -228,8 +231,8 @@ class DubTimeline(io.ComfyNode):
         )
 
     @classmethod
-    def execute(cls, model, script, voices, fit, min_ratio, max_ratio, overflow, overlap, total_seconds, line_gap_ms,
-                steps, cfg_rate, seed, emotion=None, settings=None, video=None) -> io.NodeOutput:
+    def execute(cls, model, script, voices, fit, min_ratio, max_ratio, overflow, overlap, total_seconds, language,
+                line_gap_ms, steps, cfg_rate, seed, emotion=None, settings=None, video=None) -> io.NodeOutput:
         model = _model(cls.NAME, model)
         if not isinstance(cm.require(cls.NAME, "script", script, "IndexTTS2 Load Subtitles / Script"), Script):
             raise cm.bad_input(cls.NAME, "script", f"expected INDEXTTS2_SCRIPT, got {type(script).__name__}")
@@ -254,6 +257,7 @@ class DubTimeline(io.ComfyNode):
                                 overflow=cm.check_choice(cls.NAME, "overflow", overflow, OVERFLOW)),
                 overlap=cm.check_choice(cls.NAME, "overlap", overlap, OVERLAP), total_seconds=total,
                 line_gap_ms=line_gap_ms, max_text_tokens_per_segment=t2s.max_text_tokens_per_segment,
+                language=cm.check_choice(cls.NAME, "language", language, LANGUAGES),
                 decoding=t2s.decoding, s2m=S2MSettings(steps=steps, cfg_rate=cfg_rate), seed=seed)
             lines = cm.NestedProgress(sum(c.has_speech for c in script.cues))
             result = model.dub(script, voices, dub_settings, emotion, line_progress=lines.part_done,

@@ -10,12 +10,14 @@ from comfy_api.latest import io
 
 from ..indextts2_core.gpt import DecodingSettings
 from ..indextts2_core.pipeline import DEFAULT_MAX_TEXT_TOKENS, EmotionSpec
+from ..indextts2_core.text import SUPPORTED_LANGUAGES
 
 from . import comfy_models as cm
 from .conditioning import _model, _speaker
 from .types import CATEGORY, Decoding, Emotion, Model, Semantic, Speaker, seed_input, silence_input
 
 DURATION_MODES = ("natural", "target tokens", "target seconds")
+LANGUAGES = ("auto", *SUPPORTED_LANGUAGES)
 OFFICIAL = DecodingSettings()
 
 
@@ -92,6 +94,9 @@ class T2SGenerate(io.ComfyNode):
                 io.Float.Input("target_seconds", default=5.0, min=0.05, max=3600.0, step=0.01,
                                tooltip="Length of the final audio, silences between text segments included; "
                                        "'target seconds' mode."),
+                io.Combo.Input("language", options=list(LANGUAGES), default="auto",
+                               tooltip="IndexTTS-2.5: the text's language (zh, en, ja, es, ar; auto detects it from "
+                                       "the script). IndexTTS-2 reads Chinese and English: keep auto."),
                 silence_input("Silence between text segments (official 200 ms); part of target seconds."),
                 seed_input("Sampling seed: the same inputs and seed give the same tokens."),
                 Decoding.Input("settings", optional=True,
@@ -104,10 +109,11 @@ class T2SGenerate(io.ComfyNode):
         )
 
     @classmethod
-    def execute(cls, model, speaker, text, duration_mode, target_tokens, target_seconds, interval_silence_ms, seed,
-                emotion=None, settings=None) -> io.NodeOutput:
+    def execute(cls, model, speaker, text, duration_mode, target_tokens, target_seconds, language, interval_silence_ms,
+                seed, emotion=None, settings=None) -> io.NodeOutput:
         model, speaker = _model(cls.NAME, model), _speaker(cls.NAME, speaker)
         cm.check_choice(cls.NAME, "duration_mode", duration_mode, DURATION_MODES)
+        cm.check_choice(cls.NAME, "language", language, LANGUAGES)
         if emotion is not None and not isinstance(emotion, EmotionSpec):
             raise cm.bad_input(cls.NAME, "emotion", f"expected an INDEXTTS2_EMOTION, got {type(emotion).__name__}")
         settings = settings if settings is not None else T2SSettings()
@@ -119,7 +125,7 @@ class T2SGenerate(io.ComfyNode):
             plan = model.plan(text, seconds=target_seconds if duration_mode == "target seconds" else None,
                               target_tokens=target_tokens if duration_mode == "target tokens" else None,
                               interval_silence_ms=interval_silence_ms,
-                              max_text_tokens=settings.max_text_tokens_per_segment)
+                              max_text_tokens=settings.max_text_tokens_per_segment, language=language)
             progress = cm.Progress(len(plan))
             semantic = model.generate(speaker, emotion, plan, settings.decoding, seed, progress=progress,
                                       segment_progress=progress.part_done)

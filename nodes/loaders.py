@@ -49,12 +49,16 @@ class LoadIndexTTS2(io.ComfyNode):
                 io.Boolean.Input("load_text_emotion", default=False,
                                  tooltip="Also load the Qwen text-emotion model (qwen0.6bemo4-merge) needed by "
                                          "'IndexTTS2 Emotion from Text'."),
+                io.String.Input("glossary", default="", optional=True,
+                                tooltip="Optional glossary.yaml for the text normaliser (term: reading, or term: "
+                                        "{zh: ..., en: ...}). Empty: the model folder's glossary.yaml, if it has one."),
             ],
             outputs=[Model.Output(display_name="model", tooltip="All IndexTTS2 stage models.")],
         )
 
     @classmethod
-    def execute(cls, model_folder, device, precision, download_missing, load_text_emotion) -> io.NodeOutput:
+    def execute(cls, model_folder, device, precision, download_missing, load_text_emotion,
+                glossary="") -> io.NodeOutput:
         cm.check_choice(cls.NAME, "device", device, DEVICES)
         cm.check_choice(cls.NAME, "precision", precision, PRECISIONS)
         with cm.node_errors(cls.NAME):
@@ -64,7 +68,7 @@ class LoadIndexTTS2(io.ComfyNode):
                 paths = download_models(paths, include_t2e=load_text_emotion,
                                         progress=lambda done, total: bar.update_absolute(done, max(total, 1)))
             load_device, offload_device = cm.choose_devices(device)
-            models = load_models(paths, device=offload_device, dtype=cm.choose_gpt_dtype(precision, load_device),
-                                 load_t2e=load_text_emotion)
+            models = load_models(paths, device=offload_device, dtype=cm.choose_gpt_dtype(precision, load_device, paths.version),
+                                 load_t2e=load_text_emotion, glossary=glossary.strip() or None)
             model = IndexTTS2Model(models, str(paths.root), load_device, offload_device)
         return io.NodeOutput(model, ui={"text": (f"{model.version} ({paths.layout} layout) from {paths.root}",)})

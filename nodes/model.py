@@ -97,17 +97,17 @@ class IndexTTS2Model:
         return emotion_random(self.models.emotion, speaker.to(self.offload_device), weights, alpha,
                               seed=seed).to(mm.intermediate_device())
 
-    def emotion_from_text(self, speaker: SpeakerPrompt, text: str, alpha: float) -> EmotionSpec:
+    def emotion_from_text(self, speaker: SpeakerPrompt, text: str, alpha: float, seed: int) -> EmotionSpec:
         if self.models.t2e is None:
             raise ValueError("the text-emotion model is not loaded: turn on 'load_text_emotion' in Load IndexTTS2")
         self._load("t2e")
         return emotion_from_text(self.models.t2e, self.models.emotion, speaker.to(self.offload_device), text,
-                                 alpha).to(mm.intermediate_device())
+                                 alpha, seed=seed).to(mm.intermediate_device())
 
     # ---- T2S / S2M / vocoder -------------------------------------------------------------------
     def plan(self, text: str, *, seconds: Real | None, target_tokens: int | None, interval_silence_ms: Real,
-             max_text_tokens: int) -> DurationPlan:
-        return plan_durations(text_segments(self.models.tokenizer, text, max_text_tokens), self.timing,
+             max_text_tokens: int, language: str = "auto") -> DurationPlan:
+        return plan_durations(text_segments(self.models.tokenizer, text, max_text_tokens, language), self.timing,
                               seconds=seconds, target_tokens=target_tokens, interval_silence_ms=interval_silence_ms,
                               max_codes=self.models.gpt.max_codes)
 
@@ -136,13 +136,14 @@ class IndexTTS2Model:
 
     def speak(self, text: str, speaker_audio: tuple[torch.Tensor, int],
               emotion_audio: tuple[torch.Tensor, int] | None, *, emotion_alpha: float, seconds: Real | None,
-              interval_silence_ms: Real, seed: int, token_progress=None, cfm_progress=None) -> torch.Tensor:
+              interval_silence_ms: Real, seed: int, language: str = "auto", token_progress=None,
+              cfm_progress=None) -> torch.Tensor:
         """The whole chain, segment by segment, every stage module loaded at once."""
         self._load(*STAGE_MODULES)
         request = {} if emotion_audio is None else dict(emotion_audio=emotion_audio[0],
                                                         emotion_rate=emotion_audio[1], emotion_alpha=emotion_alpha)
         prepared = prepare(self.models, text, *speaker_audio, seconds=seconds, interval_silence_ms=interval_silence_ms,
-                           seed=seed, **request)
+                           seed=seed, language=language, **request)
         waves = [piece.waveform for piece in stream(self.models, prepared, seed=seed, token_progress=token_progress,
                                                     cfm_progress=cfm_progress)]
         return join_waveforms(waves, prepared.plan.silence_samples, prepared.plan.total_samples)[0]

@@ -10,6 +10,7 @@ from ..indextts2_core.pipeline import MelSegments, S2MSettings, SemanticSegments
 
 from . import comfy_models as cm
 from .conditioning import _model, _speaker
+from .generate import LANGUAGES
 from .types import CATEGORY, Mel, Model, Semantic, Speaker, audio_dict, audio_parts, seed_input, silence_input
 
 S2M = S2MSettings()  # official defaults
@@ -38,6 +39,10 @@ class S2MGenerate(io.ComfyNode):
                 io.Float.Input("target_seconds", default=5.0, min=0.05, max=3600.0, step=0.01,
                                tooltip="Exact length of the final audio, silences between text segments included, "
                                        "when duration is 'target seconds'."),
+                io.Float.Input("duration_factor", default=S2M.duration_factor, min=0.5, max=2.0, step=0.01,
+                               tooltip="'auto' without a T2S target: every segment's natural length × this (the "
+                                       "official IndexTTS-2.5 duration_factor, a mel-level stretch; works with "
+                                       "IndexTTS-2 too)."),
                 io.Int.Input("target_frames", default=430, min=1, max=60000,
                              tooltip="Mel frames of the whole text's speech (silences not included) when duration "
                                      "is 'target frames' (1 frame = 256 samples ≈ 11.6 ms)."),
@@ -47,15 +52,15 @@ class S2MGenerate(io.ComfyNode):
         )
 
     @classmethod
-    def execute(cls, model, semantic, speaker, steps, cfg_rate, duration, target_seconds, target_frames,
-                seed) -> io.NodeOutput:
+    def execute(cls, model, semantic, speaker, steps, cfg_rate, duration, target_seconds, duration_factor,
+                target_frames, seed) -> io.NodeOutput:
         model, speaker = _model(cls.NAME, model), _speaker(cls.NAME, speaker)
         semantic = cm.require(cls.NAME, "semantic", semantic, "IndexTTS2 T2S Generate")
         if not isinstance(semantic, SemanticSegments):
             raise cm.bad_input(cls.NAME, "semantic", f"expected an INDEXTTS2_SEMANTIC, got {type(semantic).__name__}")
         cm.check_choice(cls.NAME, "duration", duration, S2M_DURATIONS)
         with cm.node_errors(cls.NAME):
-            settings = S2MSettings(steps=steps, cfg_rate=cfg_rate)
+            settings = S2MSettings(steps=steps, cfg_rate=cfg_rate, duration_factor=duration_factor)
             progress = cm.Progress(len(semantic.segments), steps)
             mels = model.mels(speaker, semantic, seconds=target_seconds if duration == "target seconds" else None,
                               frames=target_frames if duration == "target frames" else None, settings=settings,
@@ -110,6 +115,9 @@ class Speak(io.ComfyNode):
                 io.Float.Input("target_seconds", default=0.0, min=0.0, max=3600.0, step=0.01,
                                tooltip="0 = natural length; otherwise the audio lasts exactly this long, silences "
                                        "between text segments included."),
+                io.Combo.Input("language", options=list(LANGUAGES), default="auto",
+                               tooltip="IndexTTS-2.5: the text's language (auto detects it from the script). "
+                                       "IndexTTS-2 reads Chinese and English: keep auto."),
                 silence_input("Silence between text segments (part of target_seconds when that is set)."),
                 seed_input("Seed of token sampling and flow-matching noise."),
             ],
@@ -117,7 +125,7 @@ class Speak(io.ComfyNode):
         )
 
     @classmethod
-    def execute(cls, model, speaker_audio, text, emotion_alpha, target_seconds, interval_silence_ms, seed,
+    def execute(cls, model, speaker_audio, text, emotion_alpha, target_seconds, language, interval_silence_ms, seed,
                 emotion_audio=None) -> io.NodeOutput:
         model = _model(cls.NAME, model)
         speaker = audio_parts(cls.NAME, "speaker_audio", speaker_audio)
@@ -128,5 +136,6 @@ class Speak(io.ComfyNode):
             waveform = model.speak(text, speaker, emotion, emotion_alpha=emotion_alpha,
                                    seconds=target_seconds if target_seconds > 0 else None,
                                    interval_silence_ms=interval_silence_ms, seed=seed,
+                                   language=cm.check_choice(cls.NAME, "language", language, LANGUAGES),
                                    token_progress=cm.Progress(1), cfm_progress=cm.Progress(1))
         return io.NodeOutput(audio_dict(waveform, model.timing.sample_rate))

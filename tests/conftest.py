@@ -13,6 +13,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("INDEXTTS2_SHARED", ROOT.parent / "shared"))
 PUBLIC_KIT = SHARED / "parity" / "public"
 E2E_KIT = SHARED / "parity" / "public-e2e"
+E2E25_KIT = SHARED / "parity" / "public25-e2e"  # IndexTTS-2.5
 TEXT_CASES = SHARED / "parity" / "text" / "public" / "text_cases.jsonl"
 OFFICIAL = SHARED / "official-data"
 MANIFESTS = ROOT / "tests" / "data" / "manifests"

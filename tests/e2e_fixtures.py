@@ -1,6 +1,7 @@
 """Shared, once-per-session helpers for the tests that need real (random-weight) model files: the
-public e2e kit copied to a temporary folder and materialised (~850 MB, seconds), its models loaded
-once, and the same files rearranged into the pack layout with symlinks.
+public e2e kits (IndexTTS-2 ~850 MB, IndexTTS-2.5 ~700 MB) copied to a temporary folder and
+materialised (seconds), their models loaded once, and the same files rearranged into the pack
+layout with symlinks.
 
 Import the fixtures into a test module (`from e2e_fixtures import e2e_kit, e2e_models`); the
 materialisation and the loaded models are cached in this module, so every module shares them.
@@ -15,15 +16,15 @@ from pathlib import Path
 
 import pytest
 
-from conftest import E2E_KIT, SHARED, need
+from conftest import E2E25_KIT, E2E_KIT, SHARED, need
 from tools.conformance.kit_files import repair_bpe_in_place
 
 _STATE: dict = {}
 
 
-def materialize(tmp_root: Path) -> Path:
+def materialize(tmp_root: Path, kit_dir: Path = E2E_KIT) -> Path:
     """Copy the kit without checkpoints into tmp_root/kit and write its checkpoints there."""
-    src = need(E2E_KIT)
+    src = need(kit_dir)
     script = need(SHARED / "parity" / "materialize_kit.py")
     kit = tmp_root / "kit"
     shutil.copytree(src, kit, ignore=shutil.ignore_patterns("checkpoints"))
@@ -31,16 +32,20 @@ def materialize(tmp_root: Path) -> Path:
         p.chmod(p.stat().st_mode | 0o200)  # the shared copy is read-only
     kit.chmod(kit.stat().st_mode | 0o200)
     subprocess.run([sys.executable, str(script), str(kit)], check=True, capture_output=True, text=True)
-    repair_bpe_in_place(kit / "checkpoints" / "bpe.model")  # the kits' scrubbed TrainerSpec (kit tooling)
+    if (kit / "checkpoints" / "bpe.model").exists():  # IndexTTS-2 (2.5 has a .tiktoken vocabulary)
+        repair_bpe_in_place(kit / "checkpoints" / "bpe.model")  # the kits' scrubbed TrainerSpec (kit tooling)
     return kit
 
 
 def pack_layout(checkpoints: Path, root: Path) -> Path:
-    """The official-layout files of `checkpoints` as a pack-layout models folder (symlinks)."""
+    """The official-layout files of `checkpoints` as a pack-layout models folder (symlinks); an
+    IndexTTS-2.5 kit goes to root/IndexTTS-2.5 and has no MaskGCT codec."""
     ext = checkpoints / "hf_cache"
+    v25 = (checkpoints / "codec.pth").exists()
+    main = ("config.yaml", "gpt.pth", "s2mel.pth", "wav2vec2bert_stats.pt", "feat1.pt", "feat2.pt",
+            *(("codec.pth", "multilingual_zh_ja_yue_char_del.tiktoken") if v25 else ("bpe.model",)))
     links = {
-        "IndexTTS-2": [checkpoints / n for n in ("config.yaml", "gpt.pth", "s2mel.pth", "bpe.model",
-                                                  "wav2vec2bert_stats.pt", "feat1.pt", "feat2.pt")],
+        "IndexTTS-2.5" if v25 else "IndexTTS-2": [checkpoints / n for n in main],
         "w2v-bert-2.0": sorted((ext / "w2v-bert-2.0").iterdir()),
         "campplus": [ext / "campplus_cn_common.bin"],
         "bigvgan_v2_22khz_80band_256x": sorted((ext / "bigvgan").iterdir()),
@@ -49,8 +54,9 @@ def pack_layout(checkpoints: Path, root: Path) -> Path:
         (root / folder).mkdir(parents=True, exist_ok=True)
         for f in files:
             (root / folder / f.name).symlink_to(f)
-    (root / "MaskGCT" / "semantic_codec").mkdir(parents=True)
-    (root / "MaskGCT" / "semantic_codec" / "model.safetensors").symlink_to(ext / "semantic_codec_model.safetensors")
+    if not v25:
+        (root / "MaskGCT" / "semantic_codec").mkdir(parents=True)
+        (root / "MaskGCT" / "semantic_codec" / "model.safetensors").symlink_to(ext / "semantic_codec_model.safetensors")
     return root
 
 
@@ -86,3 +92,19 @@ def e2e_audio(e2e_kit):
     from indextts2_core.audio import load_audio
 
     return load_audio(e2e_kit / "inputs" / "spk_prompt_22k.wav"), load_audio(e2e_kit / "inputs" / "emo_prompt_16k.wav")
+
+
+@pytest.fixture(scope="session")
+def e2e25_kit(tmp_path_factory) -> Path:
+    """A materialised copy of the public IndexTTS-2.5 e2e kit."""
+    if "kit25" not in _STATE:
+        _STATE["kit25"] = materialize(tmp_path_factory.mktemp("e2e25"), E2E25_KIT)
+    return _STATE["kit25"]
+
+
+@pytest.fixture(scope="session")
+def e2e25_pack(e2e25_kit, tmp_path_factory) -> Path:
+    """The 2.5 kit's model files in the pack layout (root/IndexTTS-2.5, symlinks into the kit)."""
+    if "pack25" not in _STATE:
+        _STATE["pack25"] = pack_layout(e2e25_kit / "checkpoints", tmp_path_factory.mktemp("pack25") / "indextts2")
+    return _STATE["pack25"]

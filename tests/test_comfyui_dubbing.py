@@ -58,7 +58,7 @@ def graph(script_file: str, prefix: str) -> dict:
         "5": {"class_type": "IndexTTS2DubTimeline", "inputs": {
             "model": ["1", 0], "script": ["2", 0], "voices": ["3", 0], "settings": ["4", 0], "fit": "auto",
             "min_ratio": 0.1, "max_ratio": 10.0, "overflow": "squeeze", "overlap": "error", "total_seconds": 9.5,
-            "line_gap_ms": 300, "steps": 2, "cfg_rate": 0.7, "seed": 5}},
+            "language": "auto", "line_gap_ms": 300, "steps": 2, "cfg_rate": 0.7, "seed": 5}},
         "6": {"class_type": "SaveAudio", "inputs": {"audio": ["5", 0], "filename_prefix": prefix}},
     }
 

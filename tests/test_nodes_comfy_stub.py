@@ -192,6 +192,7 @@ def build_modules(models_dir: Path) -> dict[str, types.ModuleType]:
     mm.unet_offload_device = lambda: torch.device("cpu")
     mm.intermediate_device = lambda: torch.device("cpu")
     mm.should_use_fp16 = lambda device=None, **kw: False
+    mm.should_use_bf16 = lambda device=None, **kw: False
     mm.InterruptProcessingException = InterruptProcessingException
 
     def load_models_gpu(models, memory_required=0, force_patch_weights=False, minimum_memory_required=None,

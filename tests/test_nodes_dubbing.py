@@ -25,7 +25,7 @@ SRT = """1
 [bob] Then they danced. {happy: 0.4}
 """
 DUB = dict(fit="auto", min_ratio=0.1, max_ratio=10.0, overflow="squeeze", overlap="error", total_seconds=2.0,
-           line_gap_ms=300, steps=2, cfg_rate=0.7, seed=1)
+           language="auto", line_gap_ms=300, steps=2, cfg_rate=0.7, seed=1)
 
 
 @pytest.fixture

@@ -44,7 +44,7 @@ def env(monkeypatch, tmp_path):
     record(wrapper, "encode_speaker", speaker)
     record(wrapper, "emotion_from_vector", lambda *a, **k: pipeline.EmotionSpec("vector", weights=tuple(a[2])))
     record(wrapper, "emotion_from_audio", pipeline.EmotionSpec("audio", alpha=0.5))
-    record(wrapper, "text_segments", lambda tok, text, n=120: [[1] * 10, [2] * 30] if len(text) > 20 else [[1] * 10])
+    record(wrapper, "text_segments", lambda tok, text, n=120, language="auto": [[1] * 10, [2] * 30] if len(text) > 20 else [[1] * 10])
     record(segments, "gpt_conditioning", pipeline.GPTConditioning(torch.zeros(1, 34, 8), torch.zeros(1, 8)))
 
     def semantic(gpt, spk, emo, ids, settings, target_tokens=None, **kw):
@@ -66,7 +66,8 @@ def env(monkeypatch, tmp_path):
                            pack=pack, wrapper=wrapper, bars=sys.modules["comfy.utils"].ProgressBar.instances)
 
 
-T2S_DEFAULTS = dict(duration_mode="natural", target_tokens=250, target_seconds=5.0, interval_silence_ms=200, seed=7)
+T2S_DEFAULTS = dict(duration_mode="natural", target_tokens=250, target_seconds=5.0, language="auto", interval_silence_ms=200,
+                    seed=7)
 
 
 def _chain(env, text="Hello there.", **t2s):
@@ -76,7 +77,7 @@ def _chain(env, text="Hello there.", **t2s):
     emotion = n["IndexTTS2EmotionFromVector"].execute(env.model, speaker, 1.0, False, happy=0.5, calm=0.2)[0]
     sem, tokens = n["IndexTTS2T2SGenerate"].execute(env.model, speaker, text, emotion=emotion,
                                                      **{**T2S_DEFAULTS, **t2s}).args
-    mel = n["IndexTTS2S2M"].execute(env.model, sem, speaker, 25, 0.7, "auto", 5.0, 430, 3)[0]
+    mel = n["IndexTTS2S2M"].execute(env.model, sem, speaker, 25, 0.7, "auto", 5.0, 1.0, 430, 3)[0]
     audio_out = n["IndexTTS2Vocoder"].execute(env.model, mel)[0]
     return sem, tokens, mel, audio_out
 
@@ -123,9 +124,9 @@ def test_target_tokens_are_a_total(env):
 def test_s2m_target_frames_and_seconds(env):
     sem, _, _, _ = _chain(env)
     s2m = env.nodes["IndexTTS2S2M"]
-    mel = s2m.execute(env.model, sem, env.speaker, 10, 0.7, "target frames", 5.0, 99, 0)[0]
+    mel = s2m.execute(env.model, sem, env.speaker, 10, 0.7, "target frames", 5.0, 1.0, 99, 0)[0]
     assert mel.num_frames == 99 and env.calls["synthesize_mel"][-1][1]["settings"].steps == 10
-    mel = s2m.execute(env.model, sem, env.speaker, 10, 0.7, "target seconds", 2.5, 99, 0)[0]
+    mel = s2m.execute(env.model, sem, env.speaker, 10, 0.7, "target seconds", 2.5, 1.0, 99, 0)[0]
     audio = env.nodes["IndexTTS2Vocoder"].execute(env.model, mel)[0]
     assert audio["waveform"].shape[-1] == round(2.5 * 22050)
 
@@ -146,8 +147,8 @@ def test_speak_passes_the_whole_output_length(env, monkeypatch):
     monkeypatch.setattr(env.wrapper, "stream", stream)
     audio = {"waveform": torch.randn(1, 1, 16000), "sample_rate": 16000}
     speak = env.nodes["IndexTTS2Speak"]
-    out = speak.execute(env.model, audio, "Hello there.", 1.0, 3.0, 350, 5)[0]
-    speak.execute(env.model, audio, "Hello there.", 1.0, 0.0, 200, 5)
+    out = speak.execute(env.model, audio, "Hello there.", 1.0, 3.0, "auto", 350, 5)[0]
+    speak.execute(env.model, audio, "Hello there.", 1.0, 0.0, "auto", 200, 5)
     assert [(k["seconds"], k["interval_silence_ms"]) for k in seen] == [(3.0, 350), (None, 200)]
     assert out["waveform"].shape == (1, 1, 66150)  # the plan's exact total
 
@@ -166,7 +167,7 @@ def test_progress_and_interrupt(env):
     (lambda n, m: n["IndexTTS2T2SGenerate"].execute(m, None, "hi", **T2S_DEFAULTS), ["T2S Generate", "'speaker'"]),
     (lambda n, m: n["IndexTTS2EmotionFromVector"].execute(m, "not a speaker", 1.0, False, happy=1.0),
      ["Emotion from Vector", "'speaker'"]),
-    (lambda n, m: n["IndexTTS2S2M"].execute(m, "x", None, 25, 0.7, "auto", 5.0, 1, 0), ["S2M", "'speaker'"]),
+    (lambda n, m: n["IndexTTS2S2M"].execute(m, "x", None, 25, 0.7, "auto", 5.0, 1.0, 1, 0), ["S2M", "'speaker'"]),
     (lambda n, m: n["IndexTTS2Loader"].execute("models/indextts2", "tpu", "auto", False, False), ["Load IndexTTS2", "'device'"]),
     (lambda n, m: n["IndexTTS2AudioToFrameCount"].execute({"waveform": torch.ones(1, 1, 10), "sample_rate": 10}, 25.0,
                                                           "5n+1", "up"), ["Frame Count", "'frame_rule'"]),
@@ -235,17 +236,17 @@ def test_loader_downloads_only_when_asked(env, monkeypatch, tmp_path):
 
     loaded, fetched = [], []
     loaders = sys.modules[env.pack.__name__ + ".nodes.loaders"]
-    monkeypatch.setattr(loaders, "load_models", lambda paths, device, dtype, load_t2e: loaded.append(
-        (paths.root, str(device), dtype, load_t2e)) or SimpleNamespace(
+    monkeypatch.setattr(loaders, "load_models", lambda paths, device, dtype, load_t2e, glossary=None: loaded.append(
+        (paths.root, str(device), dtype, load_t2e, glossary)) or SimpleNamespace(
         **{n: torch.nn.Linear(1, 1) for n in env.wrapper.STAGE_MODULES}, t2e=None, version=paths.version))
     monkeypatch.setattr(loaders, "download_models", lambda paths, include_t2e, progress: fetched.append(paths) or
                         paths)
     loader = env.nodes["IndexTTS2Loader"]
     out = loader.execute("models/indextts2", "auto", "auto", False, False)[0]
-    assert fetched == [] and loaded[-1][1:] == ("cpu", "fp32", False)
+    assert fetched == [] and loaded[-1][1:] == ("cpu", "fp32", False, None)
     assert set(out.patchers) == set(env.wrapper.STAGE_MODULES)
-    loader.execute("models/indextts2", "cpu", "bf16", True, True)
-    assert len(fetched) == 1 and loaded[-1][1:] == ("cpu", "bf16", True)
+    loader.execute("models/indextts2", "cpu", "bf16", True, True, "/my/glossary.yaml")
+    assert len(fetched) == 1 and loaded[-1][1:] == ("cpu", "bf16", True, "/my/glossary.yaml")
 
 
 def test_video_nodes_are_sample_exact(env):

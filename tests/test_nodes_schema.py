@@ -100,7 +100,10 @@ def test_t2s_defaults_are_the_official_decoding_settings(infos):
         assert _inp(settings, name)[1]["default"] == getattr(official, name), name
     assert _inp(settings, "max_text_tokens_per_segment")[1]["default"] == DEFAULT_MAX_TEXT_TOKENS
     assert "settings" in info["input"]["optional"]  # unconnected: the official settings
-    assert len(info["input_order"]["required"]) + len(info["input_order"]["optional"]) <= 10
+    t2s_inputs = set(info["input_order"]["required"]) | set(info["input_order"]["optional"])
+    assert not t2s_inputs & {"do_sample", "temperature", "top_p", "top_k", "num_beams", "repetition_penalty",
+                             "length_penalty", "max_mel_tokens", "max_text_tokens_per_segment"}  # behind `settings`
+    assert _inp(info, "language")[1]["options"][0] == "auto"
     assert _inp(info, "duration_mode")[1]["options"] == ["natural", "target tokens", "target seconds"]
     assert _inp(info, "interval_silence_ms")[1]["default"] == DEFAULT_INTERVAL_SILENCE_MS
     seed = _inp(info, "seed")[1]

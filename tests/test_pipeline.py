@@ -143,8 +143,8 @@ def test_emotion_text_uses_the_t2e_scores_as_a_vector(e2e_models, speaker):  # n
         def __init__(self):
             self.seen = []
 
-        def scores(self, text):
-            self.seen.append(text)
+        def scores(self, text, seed=None):
+            self.seen.append((text, seed))
             return [0.0, 0.0, 0.9, 0.0, 0.0, 0.0, 0.0, 0.1]
 
     t2e = FakeT2E()
@@ -152,7 +152,7 @@ def test_emotion_text_uses_the_t2e_scores_as_a_vector(e2e_models, speaker):  # n
     kw = dict(text="The robots sang today.", target_tokens=3, seed=4)
     by_text = run(models, speaker, emotion_text="I am so sad.", emotion_alpha=0.6, **kw)
     by_vector = run(models, speaker, emotion_vector=[0.0, 0.0, 0.9, 0.0, 0.0, 0.0, 0.0, 0.1], emotion_alpha=0.6, **kw)
-    assert t2e.seen == ["I am so sad."]
+    assert t2e.seen == [("I am so sad.", 4)]  # the call's seed reaches the sampling T2E
     assert torch.equal(by_text.emovec, by_vector.emovec) and torch.equal(by_text.waveform, by_vector.waveform)
 
 

@@ -58,19 +58,22 @@ class Template:
 def _base(text=TEXT, t2s=None, s2m=None, loader=None, emotion_link=None):
     """Load voice → Load IndexTTS2 → Encode Speaker → T2S → S2M → Vocoder → Save Audio (ids 1–7)."""
     t2s_inputs = {"model": ["2", 0], "speaker": ["3", 0], "text": text, "duration_mode": "natural",
-                  "target_tokens": 250, "target_seconds": 5.0, "interval_silence_ms": 200, "seed": 42}
+                  "target_tokens": 250, "target_seconds": 5.0, "language": "auto", "interval_silence_ms": 200,
+                  "seed": 42}
     if emotion_link:
         t2s_inputs["emotion"] = emotion_link
     return {
         "1": {"class_type": "LoadAudio", "inputs": {"audio": VOICE}},
         "2": {"class_type": "IndexTTS2Loader", "inputs": {"model_folder": "models/indextts2", "device": "auto",
                                                            "precision": "auto", "download_missing": False,
-                                                           "load_text_emotion": False, **(loader or {})}},
+                                                           "load_text_emotion": False, "glossary": "",
+                                                           **(loader or {})}},
         "3": {"class_type": "IndexTTS2EncodeSpeaker", "inputs": {"model": ["2", 0], "audio": ["1", 0]}},
         "4": {"class_type": "IndexTTS2T2SGenerate", "inputs": {**t2s_inputs, **(t2s or {})}},
         "5": {"class_type": "IndexTTS2S2M", "inputs": {"model": ["2", 0], "semantic": ["4", 0], "speaker": ["3", 0],
                                                         "steps": 25, "cfg_rate": 0.7, "duration": "auto",
-                                                        "target_seconds": 5.0, "target_frames": 430, "seed": 42,
+                                                        "target_seconds": 5.0, "duration_factor": 1.0,
+                                                        "target_frames": 430, "seed": 42,
                                                         **(s2m or {})}},
         "6": {"class_type": "IndexTTS2Vocoder", "inputs": {"model": ["2", 0], "mel": ["5", 0]}},
         "7": {"class_type": "SaveAudio", "inputs": {"audio": ["6", 0], "filename_prefix": "audio/IndexTTS2"}},
@@ -102,7 +105,8 @@ def _emotion_from_text() -> dict:
     line = "Please, don't go. I'm begging you, stay a little longer."
     g = _base(emotion_link=["9", 0], loader={"load_text_emotion": True}, text=line)
     g["9"] = {"class_type": "IndexTTS2EmotionFromText",
-              "inputs": {"model": ["2", 0], "speaker": ["3", 0], "text": line, "alpha": 0.6}}
+              "inputs": {"model": ["2", 0], "speaker": ["3", 0], "text": line, "alpha": 0.6,
+                                                                   "seed": 42}}
     return g
 
 
@@ -125,12 +129,79 @@ def _speak() -> dict:
         "1": {"class_type": "LoadAudio", "inputs": {"audio": VOICE}},
         "2": {"class_type": "IndexTTS2Loader", "inputs": {"model_folder": "models/indextts2", "device": "auto",
                                                            "precision": "auto", "download_missing": False,
-                                                           "load_text_emotion": False}},
+                                                           "load_text_emotion": False, "glossary": ""}},
         "3": {"class_type": "IndexTTS2Speak", "inputs": {"model": ["2", 0], "speaker_audio": ["1", 0], "text": TEXT,
                                                           "emotion_alpha": 1.0, "target_seconds": 0.0,
-                                                          "interval_silence_ms": 200, "seed": 42}},
+                                                          "language": "auto", "interval_silence_ms": 200, "seed": 42}},
         "4": {"class_type": "SaveAudio", "inputs": {"audio": ["3", 0], "filename_prefix": "audio/IndexTTS2"}},
     }
+
+
+
+SUBTITLES = """1
+00:00:00,400 --> 00:00:02,600
+Welcome back. Today we look at how this shot was made.
+
+2
+00:00:03,000 --> 00:00:05,200
+The light comes from one window, [pause:200ms] nothing else.
+"""
+
+DIALOGUE = """[Alice] Did you hear that? Something moved outside. {afraid: 0.6}
+[pause:0.5s]
+[Bob] It's only the wind. Go back to sleep. {calm: 0.7}
+[Alice] I'm not sure it was the wind. {sad: 0.3, afraid: 0.4}
+"""
+
+
+def _dub(script: str, total_seconds: float = 0.0, **extra) -> dict:
+    """Load Subtitles / Script → Dub Timeline with a Voice Set (ids 1–5); callers add voices and output."""
+    return {
+        "1": {"class_type": "IndexTTS2Loader", "inputs": {"model_folder": "models/indextts2", "device": "auto",
+                                                           "precision": "auto", "download_missing": False,
+                                                           "load_text_emotion": False, "glossary": "",
+                                                           **extra.get("loader", {})}},
+        "2": {"class_type": "IndexTTS2LoadScript", "inputs": {"text": script, "file": "(the text above)",
+                                                               "format": "auto"}},
+        "5": {"class_type": "IndexTTS2DubTimeline", "inputs": {
+            "model": ["1", 0], "script": ["2", 0], "voices": ["4", 0], "fit": "auto", "min_ratio": 0.7,
+            "max_ratio": 1.4, "overflow": "extend", "overlap": "error", "total_seconds": total_seconds,
+            "language": "auto", "line_gap_ms": 300, "steps": 25, "cfg_rate": 0.7, "seed": 42}},
+    }
+
+
+def _dub_srt_over_video() -> dict:
+    g = _dub(SUBTITLES)
+    g["3"] = {"class_type": "LoadAudio", "inputs": {"audio": VOICE}}
+    g["6"] = {"class_type": "IndexTTS2EncodeSpeaker", "inputs": {"model": ["1", 0], "audio": ["3", 0]}}
+    g["4"] = {"class_type": "IndexTTS2VoiceSet", "inputs": {"model": ["1", 0], "names": "Narrator",
+                                                             "voices_folder": "(none)", "default": "",
+                                                             "speaker_1": ["6", 0]}}
+    g["7"] = {"class_type": "LoadVideo", "inputs": {"file": CLIP}}
+    g["8"] = {"class_type": "GetVideoComponents", "inputs": {"video": ["7", 0]}}
+    g["5"]["inputs"]["video"] = ["7", 0]
+    g["9"] = {"class_type": "CreateVideo", "inputs": {"images": ["8", 0], "audio": ["5", 0], "fps": ["8", 2]}}
+    g["10"] = {"class_type": "SaveVideo", "inputs": {"video": ["9", 0], "filename_prefix": "video/IndexTTS2_dub",
+                                                      "format": "auto", "codec": "auto"}}
+    return g
+
+
+def _dialogue() -> dict:
+    g = _dub(DIALOGUE)
+    g["3"] = {"class_type": "LoadAudio", "inputs": {"audio": VOICE}}
+    g["6"] = {"class_type": "IndexTTS2EncodeSpeaker", "inputs": {"model": ["1", 0], "audio": ["3", 0]}}
+    g["7"] = {"class_type": "LoadAudio", "inputs": {"audio": OTHER_VOICE}}
+    g["8"] = {"class_type": "IndexTTS2EncodeSpeaker", "inputs": {"model": ["1", 0], "audio": ["7", 0]}}
+    g["4"] = {"class_type": "IndexTTS2VoiceSet", "inputs": {"model": ["1", 0], "names": "Alice, Bob",
+                                                             "voices_folder": "(none)", "default": "",
+                                                             "speaker_1": ["6", 0], "speaker_2": ["8", 0]}}
+    g["9"] = {"class_type": "SaveAudio", "inputs": {"audio": ["5", 0], "filename_prefix": "audio/IndexTTS2_dialogue"}}
+    return g
+
+
+def _indextts25(language: str, text: str) -> dict:
+    return _base(text=text, loader={"model_folder": "models/indextts2 (IndexTTS-2.5)"},
+                 t2s={"language": language}, s2m={"duration_factor": 1.1})
 
 
 TEMPLATES = [
@@ -182,8 +253,39 @@ TEMPLATES = [
         "One node: IndexTTS2 Speak runs the whole chain (speaker, optional emotion audio, GPT, S2M, vocoder) "
         "with the official settings. Use the separate nodes for emotion vectors/text and finer control.",
         (("1", ("audio",)), ("3", ("text",)), ("4", ()))),
+    Template(
+        "IndexTTS2 dub subtitles over a video", "Every subtitle spoken in its slot, on the clip's soundtrack.",
+        _dub_srt_over_video(),
+        "Subtitle dubbing. Paste SRT/WebVTT into Load Subtitles (or pick a .srt file from ComfyUI/input). Dub "
+        "Timeline fits every cue to its slot natively (exact tokens at T2S, exact frames at S2M; fit 'auto' "
+        "keeps the speech within 0.7–1.4× its natural pace) and places it at its exact start sample; the "
+        "track lasts as long as the connected video. The report output lists every cue's decisions.",
+        (("2", ("format",)), ("4", ("names",)), ("5", ("fit", "overflow")), ("10", ()))),
+    Template(
+        "IndexTTS2 dialogue for two voices", "A script with two voices, pauses and per-line emotions, one track.",
+        _dialogue(),
+        "Dialogue from a script: one [Name] line per utterance, [pause:0.5s] between lines, {afraid: 0.6} per "
+        "line ({emotion: \"whispering\"} reads it from text: turn on load_text_emotion on the loader). Voice Set "
+        "names the connected voices in order, or reads every file of a folder in ComfyUI/input "
+        "(voices/Alice.wav is [Alice]). Editing one line regenerates only that line.",
+        (("3", ("audio",)), ("7", ("audio",)), ("4", ("names",)), ("5", ("line_gap_ms",)), ("9", ()))),
+    Template(
+        "IndexTTS2 Japanese (2.5 model)", "IndexTTS-2.5 speaking Japanese, a touch slower (duration factor 1.1).",
+        _indextts25("ja", "こんにちは。今日は新しいモデルで、日本語を話してみます。"),
+        "IndexTTS-2.5 (put IndexTeam/IndexTTS-2.5 in ComfyUI/models/indextts2/IndexTTS-2.5, or turn on "
+        "download_missing once). It reads Chinese, English, Japanese, Spanish and Arabic: set 'language' or "
+        "leave it on auto. Japanese needs fugashi and unidic-lite (installed with the pack's requirements). "
+        "duration_factor stretches the natural length as the official 2.5 does; the exact-duration modes "
+        "work as with IndexTTS-2.",
+        (("2", ("model_folder",)), ("4", ("language",)), ("5", ("duration_factor",)), ("7", ()))),
+    Template(
+        "IndexTTS2 Spanish (2.5 model)", "IndexTTS-2.5 reading Spanish in the cloned voice.",
+        _indextts25("es", "Hola a todos. Hoy esta voz clonada habla en español, sin acento extranjero."),
+        "IndexTTS-2.5 in Spanish. 'auto' picks the language of the whole text by its script: kana → ja, Arabic "
+        "letters → ar, Chinese characters → zh, Spanish letters (ñ, á, ¿ …) → es, else en; set 'language' for "
+        "Spanish written without them. Arabic works the same way (language ar).",
+        (("2", ("model_folder",)), ("4", ("language",)), ("7", ()))),
 ]
-
 
 def templates() -> dict[str, Template]:
     """name (= title = file stem) → Template."""
@@ -405,6 +507,11 @@ def build_templates(url: str, out_dir: Path, tmp_dir: Path, docs_dir: Path | Non
             driver.execute_async_script("const [w, done] = arguments; app.loadGraphData(w).then(() => done());", first)
             driver.execute_async_script(SHOT_JS, "graph")
             screenshot(driver, docs_dir / "basic_graph.png", crop=(64, 80, 1600, 600))
+            dialogue = json.loads((out_dir / "IndexTTS2 dialogue for two voices.json").read_text())
+            driver.execute_async_script("const [w, done] = arguments; app.loadGraphData(w).then(() => done());",
+                                        dialogue)
+            driver.execute_async_script(SHOT_JS, "graph")
+            screenshot(driver, docs_dir / "dubbing_graph.png", crop=(64, 80, 1600, 700))
             driver.execute_async_script(SHOT_JS, "nodes")
             screenshot(driver, docs_dir / "t2s_readout_and_emotion_chart.png", crop=(64, 80, 1230, 560))
             from test_web_browser import open_template_browser

@@ -263,7 +263,7 @@ def _emotion(models: IndexTTS2Models, spec: CueEmotion | None, voice: Voice, voi
         if spec.text is not None:
             if models.t2e is None:
                 raise ValueError("{emotion: ...} needs the text-emotion model (load it with the models)")
-            return emotion_from_text(models.t2e, models.emotion, voice.speaker, spec.text, 1.0)
+            return emotion_from_text(models.t2e, models.emotion, voice.speaker, spec.text, 1.0, seed=seed)
         source = voices.find(spec.audio)
         if source is None or source.audio is None:
             raise ValueError(f"no recording named {spec.audio!r} in the voice set ({voices.names})")

@@ -15,14 +15,17 @@ import torch
 
 from ..audio import W2VFeatureConfig
 from ..config import IndexTTS2Config
+from ..config25 import IndexTTS25Config, load_config
 from ..emotion import EmotionMatrices, TextEmotionModel
 from ..gpt import UnifiedVoice, load_gpt
+from ..gpt.model25 import UnifiedVoice25, load_gpt25
 from ..model_files import ModelPaths
 from ..s2mel import S2Mel, load_s2mel
 from ..semantic.codec import SemanticCodec, load_semantic_codec
+from ..semantic.codec25 import EnhancedCodec, load_codec25
 from ..semantic.w2v_bert import SemanticEncoder, load_semantic_encoder
 from ..speaker.campplus import CAMPPlus, load_campplus
-from ..text import TextTokenizer
+from ..text import GLOSSARY_FILE, TextFrontend25, TextNormalizer, TextTokenizer
 from ..timing import Timing
 from ..vocoder import BigVGAN, load_bigvgan
 
@@ -37,12 +40,12 @@ class IndexTTS2Models:
     """Every loaded stage module. `t2e` (Qwen emotion model) is None unless asked for. Modules may
     live on different devices (ComfyUI moves each to the GPU right before its stage)."""
 
-    config: IndexTTS2Config
-    tokenizer: TextTokenizer
+    config: IndexTTS2Config | IndexTTS25Config
+    tokenizer: TextTokenizer | TextFrontend25
     semantic: SemanticEncoder  # w2v-BERT (17 layers) + stats normalisation
-    codec: SemanticCodec  # MaskGCT semantic codec
+    codec: SemanticCodec | EnhancedCodec  # MaskGCT semantic codec (IndexTTS-2) / EnhancedCodec (2.5)
     campplus: CAMPPlus
-    gpt: UnifiedVoice
+    gpt: UnifiedVoice | UnifiedVoice25
     s2mel: S2Mel
     vocoder: BigVGAN
     emotion: EmotionMatrices
@@ -89,21 +92,26 @@ def resolve_dtype(dtype) -> torch.dtype:
     raise ValueError(f"unknown dtype {dtype!r} (use fp32, fp16 or bf16)")
 
 
-def load_models(paths: ModelPaths | str | Path, device="cpu", dtype="fp32", load_t2e: bool = False) -> IndexTTS2Models:
-    """Load every stage from `ModelPaths` (or a models folder). The GPT runs in `dtype`;
-    w2v-BERT, codec, CAMPPlus, S2M and BigVGAN stay fp32 as the official pipeline (spec §9.5)."""
+def load_models(paths: ModelPaths | str | Path, device="cpu", dtype="fp32", load_t2e: bool = False,
+                glossary: str | Path | None = None) -> IndexTTS2Models:
+    """Load every stage of the folder's generation (IndexTTS-2 or 2.5) from `ModelPaths` (or a
+    models folder). The GPT runs in `dtype`; w2v-BERT, codec, CAMPPlus, S2M and BigVGAN stay fp32
+    as the official pipeline (spec §9.5). `glossary`: a glossary.yaml for the text normaliser (by
+    default the model folder's own, when it has one, as the official loader does)."""
     dev, dt = resolve_device(device), resolve_dtype(dtype)
     if not isinstance(paths, ModelPaths):
         paths = ModelPaths.locate(paths)
     paths.require(include_t2e=load_t2e)
-    cfg = IndexTTS2Config.from_yaml(paths.config)
+    cfg = load_config(paths.config, paths.version)
     t0 = time.perf_counter()
+    if cfg.version == "2.5":
+        codec, gpt = load_codec25(paths.codec, cfg, dev), load_gpt25(paths.gpt, cfg, dev, dt)
+    else:
+        codec, gpt = load_semantic_codec(paths.semantic_codec, cfg.semantic_codec, dev), load_gpt(paths.gpt, cfg, dev, dt)
     models = IndexTTS2Models(
-        config=cfg, tokenizer=TextTokenizer(paths.bpe),
+        config=cfg, tokenizer=load_text_front_end(paths, cfg, glossary),
         semantic=load_semantic_encoder(paths.w2v_bert_dir, paths.w2v_stats, dev),
-        codec=load_semantic_codec(paths.semantic_codec, cfg.semantic_codec, dev),
-        campplus=load_campplus(paths.campplus, dev),
-        gpt=load_gpt(paths.gpt, cfg, dev, dt),
+        codec=codec, campplus=load_campplus(paths.campplus, dev), gpt=gpt,
         s2mel=load_s2mel(paths.s2mel, cfg, dev),
         vocoder=load_bigvgan(paths.bigvgan_dir, dev),
         emotion=EmotionMatrices.load(paths.spk_matrix, paths.emo_matrix, cfg.emo_num,
@@ -111,9 +119,21 @@ def load_models(paths: ModelPaths | str | Path, device="cpu", dtype="fp32", load
         w2v_features=W2VFeatureConfig.from_json(paths.w2v_bert_dir / "preprocessor_config.json"),
         t2e=TextEmotionModel.load(paths.qwen_dir, dev) if load_t2e else None,
     )
-    log.info("IndexTTS2 models loaded from %s (%s layout) on %s, GPT %s, in %.1f s",
+    log.info("IndexTTS-%s models loaded from %s (%s layout) on %s, GPT %s, in %.1f s", cfg.version,
              paths.root, paths.layout, dev, dt, time.perf_counter() - t0)
     return models
+
+
+def load_text_front_end(paths: ModelPaths, cfg: IndexTTS2Config | IndexTTS25Config,
+                        glossary: str | Path | None = None) -> TextTokenizer | TextFrontend25:
+    """The text front end of the folder's generation; the normaliser takes `glossary`, else the
+    model folder's glossary.yaml when there is one (read once here, errors name the file)."""
+    if glossary is None and (paths.indextts2_dir / GLOSSARY_FILE).is_file():
+        glossary = paths.indextts2_dir / GLOSSARY_FILE
+    normalizer = TextNormalizer(glossary=glossary)
+    if cfg.version == "2.5":
+        return TextFrontend25(paths.tokenizer, normalizer, capacity=cfg.gpt.max_text_tokens + 2)
+    return TextTokenizer(paths.bpe, normalizer)
 
 
 # ---- helpers shared by the pipeline files ---------------------------------------------------------

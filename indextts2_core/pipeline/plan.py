@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from numbers import Real
 from typing import Sequence
 
-from ..text import TextTokenizer
+from ..text import TextFrontend25, TextTokenizer
 from ..timing import Timing, split_total
 
 DEFAULT_MAX_TEXT_TOKENS = 120  # per segment (spec §3.5)
@@ -59,27 +59,37 @@ def _speakable(piece: str) -> bool:
     return any(ch.isalnum() for ch in piece.replace("\u2581", ""))
 
 
-def text_segments(tokenizer: TextTokenizer, text: str, max_tokens: int = DEFAULT_MAX_TEXT_TOKENS,
+def text_segments(tokenizer: TextTokenizer | TextFrontend25, text: str, max_tokens: int = DEFAULT_MAX_TEXT_TOKENS,
                   language: str | None = None) -> list[TextSegment]:
     """Text → its synthesis segments (spec §3; 2.5 §3); ValueError for empty text or text with
-    nothing to say. `language`: the IndexTTS-2.5 language ("auto" when None); IndexTTS-2 has none."""
+    nothing to say. IndexTTS-2 text is normalised block by block, so memory stays bounded for any
+    length. `language`: IndexTTS-2.5's (zh, en, ja, es, ar, or "auto" when None); IndexTTS-2 reads
+    Chinese and English and takes none."""
     if not isinstance(text, str):
         raise ValueError(f"text must be a string, got {type(text).__name__}")
     if not text.strip():
         raise ValueError("text is empty")
     if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens <= 0:
         raise ValueError(f"max_text_tokens_per_segment must be a positive integer, got {max_tokens!r}")
-    if not isinstance(tokenizer, TextTokenizer):  # the IndexTTS-2.5 front end
-        return [TextSegment(tuple(s.ids), s.lang) for s in tokenizer.segments(text, language or "auto", max_tokens)]
+    if isinstance(tokenizer, TextFrontend25):
+        segments = tokenizer.segments(text, language or "auto", max_tokens)
+        if not any(any(ch.isalnum() for ch in seg.text) for seg in segments):
+            raise ValueError(f"text has no speakable content: {text[:80]!r}")
+        return [TextSegment(tuple(seg.ids), seg.lang_id) for seg in segments]
     if language not in (None, "auto"):
-        raise ValueError(f"IndexTTS-2 has no language setting (got {language!r}); it reads Chinese and English")
-    pieces = tokenizer.tokenize(text)
-    ids = tokenizer.convert_tokens_to_ids(pieces)
-    if not any(_speakable(p) and i != tokenizer.unk_id for p, i in zip(pieces, ids)):
+        raise ValueError(f"IndexTTS-2 has no language setting (got {language!r}); it reads Chinese and English. "
+                         "Load IndexTTS-2.5 for other languages")
+    out, speakable = [], False
+    for pieces in tokenizer.iter_segment_pieces(text, max_tokens):
+        if not pieces:
+            continue
+        ids = tokenizer.convert_tokens_to_ids(pieces)
+        speakable |= any(_speakable(p) and i != tokenizer.unk_id for p, i in zip(pieces, ids))
+        out.append(TextSegment(tuple(ids)))
+    if not speakable:
         raise ValueError(f"text has no speakable content (only punctuation, symbols or characters the "
                          f"model does not know): {text[:80]!r}")
-    segments = [s for s in tokenizer.split_segments(pieces, max_tokens) if s]
-    return [TextSegment(tuple(tokenizer.convert_tokens_to_ids(s))) for s in segments]
+    return out
 
 
 def silence_samples(timing: Timing, interval_silence_ms: Real) -> int:

@@ -156,14 +156,15 @@ def emotion_from_vector(matrices: EmotionMatrices, speaker: SpeakerPrompt, weigh
     return EmotionSpec(mode=mode, alpha=1.0, weights=tuple(w), rows=tuple(rows), mix=matrices.mix(w, rows))
 
 
-def emotion_from_text(t2e: TextEmotionModel | None, matrices: EmotionMatrices, speaker: SpeakerPrompt, text: str, alpha: float = 1.0,
-                      use_random: bool = False, seed: int | None = None) -> EmotionSpec:
-    """Qwen text → 8 scores → vector mode (spec §5.3); the README suggests α ≈ 0.6 here."""
+def emotion_from_text(t2e: TextEmotionModel | None, matrices: EmotionMatrices, speaker: SpeakerPrompt, text: str,
+                      alpha: float = 1.0, use_random: bool = False, seed: int | None = None) -> EmotionSpec:
+    """Qwen text → 8 scores → vector mode (spec §5.3); the README suggests α ≈ 0.6 here. The model
+    samples as the official one does (its generation_config.json); `seed` makes that reproducible."""
     if t2e is None:
         raise ValueError("emotion from text needs the Qwen emotion model: load_models(..., load_t2e=True)")
     if not isinstance(text, str) or not text.strip():
         raise ValueError("emotion text is empty")
-    scores = t2e.scores(text)
+    scores = t2e.scores(text, seed=seed)  # the official T2E samples; a seed makes it reproducible
     return emotion_from_vector(matrices, speaker, scores, alpha, use_random=use_random, seed=seed, mode="text")
 
 

@@ -123,7 +123,7 @@ def prepare(models: IndexTTS2Models, text: str, speaker_audio: torch.Tensor, spe
                           max_codes=models.gpt.max_codes)
     timed = _Timer(module_device(models.gpt))
     if mode == "text":  # step 1, as upstream: the Qwen model's 8 scores become the emotion vector
-        emotion_vector = timed("emotion_text", lambda: models.t2e.scores(emotion_text))
+        emotion_vector = timed("emotion_text", lambda: models.t2e.scores(emotion_text, seed=seed))
     speaker = timed("speaker", lambda: encode_speaker(
         models.semantic, models.codec, models.campplus, models.s2mel, speaker_audio, speaker_rate,
         mel_config=models.config.s2mel.mel, w2v_features=models.w2v_features, cache=cache))

@@ -17,7 +17,8 @@ const READOUT = "indextts2_readout", CHART = "indextts2_chart";
 // Which duration inputs each mode uses; the others are hidden (never while linked).
 export const MODE_INPUTS = {
   IndexTTS2T2SGenerate: { mode: "duration_mode", inputs: { target_tokens: "target tokens", target_seconds: "target seconds" } },
-  IndexTTS2S2M: { mode: "duration", inputs: { target_seconds: "target seconds", target_frames: "target frames" } },
+  IndexTTS2S2M: { mode: "duration", inputs: { target_seconds: "target seconds", duration_factor: "auto",
+                                             target_frames: "target frames" } },
 };
 
 const widget = (node, name) => node.widgets?.find((w) => w.name === name);
