@@ -56,8 +56,9 @@ def _post(url: str, body: dict):
         raise AssertionError(f"{url}: HTTP {e.code}: {e.read().decode(errors='replace')[:3000]}") from None
 
 
-def start_server(base: Path, with_models: bool):
-    """Start ComfyUI (CPU) with the pack linked in under `base`; returns (process, url)."""
+def start_server(base: Path, with_models: bool, kit: Path | None = None):
+    """Start ComfyUI (CPU) with the pack linked in under `base`; returns (process, url). With models:
+    the public e2e kit's (or `kit`'s) random-weight files in the pack layout in models/indextts2."""
     comfy_dir = os.environ.get("COMFYUI_DIR")
     if not comfy_dir:
         pytest.skip("COMFYUI_DIR is not set (a checkout of Comfy-Org/ComfyUI a125cd84)")
@@ -67,7 +68,7 @@ def start_server(base: Path, with_models: bool):
         (base / sub).mkdir(parents=True, exist_ok=True)
     if with_models:
         e2e = pytest.importorskip("e2e_fixtures", reason="tests/e2e_fixtures.py (kit materialisation) is missing")
-        kit = e2e.materialize(base)
+        kit = e2e.materialize(base, *([kit] if kit else []))
         (base / "models" / "indextts2").rmdir()
         e2e.pack_layout(kit / "checkpoints", base / "models" / "indextts2")
         shutil.copy(kit / "inputs" / "spk_prompt_22k.wav", base / "input" / VOICE)
@@ -170,7 +171,7 @@ def _graph(text: str, t2s: dict, s2m_steps: int = 4) -> dict:
     segment = t2s.pop("max_text_tokens_per_segment", 120)
     t2s_inputs = {"model": ["2", 0], "speaker": ["3", 0], "emotion": ["8", 0], "settings": ["9", 0], "text": text,
                   "duration_mode": "target seconds", "target_tokens": 100, "target_seconds": 1.5,
-                  "interval_silence_ms": 200, "seed": 1, **t2s}
+                  "language": "auto", "interval_silence_ms": 200, "seed": 1, **t2s}
     weights = {name: 0.0 for name in EMOTIONS} | {"happy": 0.5, "surprised": 0.2}
     return {
         "1": {"class_type": "LoadAudio", "inputs": {"audio": VOICE}},
@@ -186,7 +187,8 @@ def _graph(text: str, t2s: dict, s2m_steps: int = 4) -> dict:
             "length_penalty": 0.0, "max_mel_tokens": 200, "max_text_tokens_per_segment": segment}},
         "5": {"class_type": "IndexTTS2S2M", "inputs": {"model": ["2", 0], "semantic": ["4", 0], "speaker": ["3", 0],
                                                         "steps": s2m_steps, "cfg_rate": 0.7, "duration": "auto",
-                                                        "target_seconds": 5.0, "target_frames": 430, "seed": 3}},
+                                                        "target_seconds": 5.0, "duration_factor": 1.0, "target_frames": 430,
+                                                        "seed": 3}},
         "6": {"class_type": "IndexTTS2Vocoder", "inputs": {"model": ["2", 0], "mel": ["5", 0]}},
         "7": {"class_type": "SaveAudio", "inputs": {"audio": ["6", 0], "filename_prefix": f"audio/it2_{uuid.uuid4().hex[:6]}"}},
     }

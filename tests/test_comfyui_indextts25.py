@@ -1,0 +1,74 @@
+"""IndexTTS-2.5 in a real ComfyUI (skipped unless COMFYUI_DIR is set; see
+tests/test_comfyui_integration.py): the public 2.5 e2e kit's random-weight files in
+models/indextts2/IndexTTS-2.5, the shipped "Japanese (2.5 model)" template run as the frontend sends
+it, then switched to an exact 1.5 s, and the saved audio has exactly 1.5 × 22050 samples."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+
+import pytest
+
+from conftest import E2E25_KIT
+from test_comfyui_integration import _Events, _history, start_server, stop_server
+from test_nodes_comfy_stub import load_pack, node_list, v1_info
+from test_workflows import CORE, WORKFLOWS, to_api
+
+pytestmark = pytest.mark.comfyui
+TEMPLATE = WORKFLOWS / "IndexTTS2 Japanese (2.5 model).json"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    base = tmp_path_factory.mktemp("comfyui25")
+    proc, url = start_server(base, with_models=True, kit=E2E25_KIT)
+    try:
+        yield {"url": url, "base": base}
+    finally:
+        stop_server(proc)
+
+
+def _prompt(**t2s) -> dict:
+    mp = pytest.MonkeyPatch()
+    try:
+        schemas = {**CORE["nodes"], **{i["name"]: i for i in map(v1_info, node_list(load_pack(mp, Path("/nonexistent-models"))))}}
+    finally:
+        mp.undo()
+    prompt = to_api(json.loads(TEMPLATE.read_text()), schemas)
+    for node in prompt.values():
+        if node["class_type"] == "IndexTTS2T2SGenerate":
+            node["inputs"].update(t2s)
+        if node["class_type"] == "IndexTTS2S2M":
+            node["inputs"]["steps"] = 4  # the CPU's patience; the template's other values stay
+        if node["class_type"] == "SaveAudio":
+            node["inputs"]["filename_prefix"] = f"audio/it25_{uuid.uuid4().hex[:6]}"
+    return prompt
+
+
+def _run(server, prompt) -> tuple[dict, str]:
+    events = _Events(server["url"])
+    try:
+        pid = events.queue(server["url"], prompt)
+        end = events.until(pid)
+        assert end["type"] == "execution_success", json.dumps(end)[:3000]
+        history = _history(server["url"], pid)
+    finally:
+        events.close()
+    save = next(k for k, v in prompt.items() if v["class_type"] == "SaveAudio")
+    return history, history["outputs"][save]["audio"][0]
+
+
+def test_japanese_template_runs_and_exact_duration_is_sample_exact(server):
+    import soundfile as sf
+
+    history, saved = _run(server, _prompt())
+    loader = next(v for v in history["outputs"].values() if "text" in v and "IndexTTS-2.5" in v["text"][0])
+    assert "IndexTTS-2.5" in loader["text"][0]
+    wav, rate = sf.read(server["base"] / "output" / saved["subfolder"] / saved["filename"], dtype="float32")
+    assert rate == 22050 and len(wav) > 0 and abs(wav).max() > 0
+
+    _, saved = _run(server, _prompt(duration_mode="target seconds", target_seconds=1.5))
+    wav, rate = sf.read(server["base"] / "output" / saved["subfolder"] / saved["filename"], dtype="float32")
+    assert rate == 22050 and len(wav) == round(1.5 * 22050)  # 37.5 codes at 25 Hz, yet exact samples
