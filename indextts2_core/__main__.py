@@ -53,7 +53,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     sp = sub.add_parser("speak", help="synthesise speech to a WAV file")
     sp.add_argument("--models", required=True, type=Path,
-                    help="models folder: an IndexTTS-2 download with hf_cache/ (official) or models/indextts2 (pack)")
+                    help="models folder: an IndexTTS-2 or IndexTTS-2.5 download with hf_cache/ (official) or "
+                         "models/indextts2 (pack; --version picks when it holds both)")
+    sp.add_argument("--version", choices=["2", "2.5"], default=None,
+                    help="IndexTTS-2 or IndexTTS-2.5 (default: what the folder holds)")
     txt = sp.add_mutually_exclusive_group(required=True)
     txt.add_argument("--text")
     txt.add_argument("--text-file", type=Path, help="UTF-8 text file")
@@ -109,6 +112,8 @@ def build_parser() -> argparse.ArgumentParser:
                                     "-> one WAV track; every timed line is fitted to its slot and starts at its "
                                     "exact sample.")
     db.add_argument("--models", required=True, type=Path, help="models folder (as for speak)")
+    db.add_argument("--version", choices=["2", "2.5"], default=None,
+                    help="IndexTTS-2 or IndexTTS-2.5 (default: what the folder holds)")
     db.add_argument("--script", required=True, type=Path, help=".srt, .vtt or a text script (UTF-8)")
     db.add_argument("--format", choices=list(SCRIPT_FORMATS), default="auto")
     db.add_argument("--voices", type=Path, help="folder of voice clips: Alice.wav speaks [Alice]")
@@ -197,7 +202,7 @@ def speak(args) -> int:
         raise ValueError("--normalize-emotion applies to --emotion-vector only")
     choose_emotion_mode(request.get("emotion_audio"), request.get("emotion_vector"), request.get("emotion_text"),
                         args.random_emotion, args.emotion_alpha, args.normalize_emotion)
-    paths = ModelPaths.locate(args.models).require(include_t2e=args.emotion_text is not None)
+    paths = ModelPaths.locate(args.models, args.version).require(include_t2e=args.emotion_text is not None)
     config = load_config(paths.config, paths.version)
     decoding.validate(target_tokens=args.tokens)
     # refuse bad text and impossible lengths now (the config knows the model's limits)
@@ -245,7 +250,7 @@ def dub_command(args) -> int:
         if cue.has_speech and (who is None or who.casefold() not in known):
             raise ValueError(f"cue {cue.number} (line {cue.line}): no voice for [{who or 'no name'}]; the voices are "
                              f"{sorted(clips)}")
-    paths = ModelPaths.locate(args.models).require()
+    paths = ModelPaths.locate(args.models, args.version).require()
     device = resolve_device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     models = load_models(paths, device, resolve_dtype(args.dtype), glossary=args.glossary)
     voices = voice_set([(name, encode_speaker(models.semantic, models.codec, models.campplus, models.s2mel, wav, rate,

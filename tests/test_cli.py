@@ -14,7 +14,7 @@ import soundfile as sf
 import torch
 
 from conftest import ROOT
-from e2e_fixtures import e2e_audio, e2e_kit, e2e_pack  # noqa: F401  (fixtures)
+from e2e_fixtures import e2e25_kit, e2e_audio, e2e_kit, e2e_pack  # noqa: F401  (fixtures)
 from indextts2_core.__main__ import main
 
 FAST = ["--steps", "2", "--greedy", "--num-beams", "1", "--repetition-penalty", "1.0", "--max-mel-tokens", "12"]
@@ -155,3 +155,25 @@ def test_dub_refusals_before_any_model_loads(e2e_kit, voice, tmp_path, capsys, e
     rc = main(["dub", "--models", str(tmp_path / "no-models"), "--script", str(script), "--voice", f"Alice={voice}",
                "--out", str(tmp_path / "o.wav")])
     assert rc == 2 and "no voice for [Carol]" in capsys.readouterr().err
+
+
+def test_speak_indextts25_in_a_language_at_an_exact_length(e2e25_kit, voice, tmp_path):  # noqa: F811
+    out = tmp_path / "ja.wav"
+    rc = main(["speak", "--models", str(e2e25_kit / "checkpoints"), "--version", "2.5", "--lang", "ja",
+               "--text", "こんにちは、世界。", "--speaker", str(voice), "--seconds", "0.9", "--device", "cpu",
+               "--out", str(out), *FAST])
+    assert rc == 0 and sf.info(str(out)).frames == round(0.9 * 22050)
+
+
+def test_speak_refuses_a_language_or_version_the_folder_does_not_have(e2e_kit, e2e25_kit, voice, tmp_path,  # noqa: F811
+                                                                    capsys):
+    argv = ["--text", "Hola.", "--speaker", str(voice), "--out", str(tmp_path / "o.wav")]
+    assert main(["speak", "--models", str(e2e_kit / "checkpoints"), "--lang", "es", *argv]) == 2
+    assert "IndexTTS-2 has no language setting" in capsys.readouterr().err
+    assert main(["speak", "--models", str(e2e25_kit / "checkpoints"), "--version", "2", *argv]) == 2
+    assert "2.5" in capsys.readouterr().err
+    both = tmp_path / "both"
+    (both / "IndexTTS-2").mkdir(parents=True)
+    (both / "IndexTTS-2.5").mkdir()
+    assert main(["speak", "--models", str(both), *argv]) == 2
+    assert "say which one to use" in capsys.readouterr().err

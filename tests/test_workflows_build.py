@@ -199,6 +199,19 @@ def _dialogue() -> dict:
     return g
 
 
+def _multilingual_script() -> dict:
+    g = _dub("[Ana] ¡Hola a todos! Hoy hablamos de cómo se hizo esta escena.\n"
+             "[Ana] مرحبا بكم جميعا، اليوم نتحدث عن هذا المشهد.\n",
+             loader={"model_folder": "models/indextts2 (IndexTTS-2.5)"})
+    g["3"] = {"class_type": "LoadAudio", "inputs": {"audio": VOICE}}
+    g["6"] = {"class_type": "IndexTTS2EncodeSpeaker", "inputs": {"model": ["1", 0], "audio": ["3", 0]}}
+    g["4"] = {"class_type": "IndexTTS2VoiceSet", "inputs": {"model": ["1", 0], "names": "Ana",
+                                                             "voices_folder": "(none)", "default": "",
+                                                             "speaker_1": ["6", 0]}}
+    g["9"] = {"class_type": "SaveAudio", "inputs": {"audio": ["5", 0], "filename_prefix": "audio/IndexTTS2_es_ar"}}
+    return g
+
+
 def _indextts25(language: str, text: str) -> dict:
     return _base(text=text, loader={"model_folder": "models/indextts2 (IndexTTS-2.5)"},
                  t2s={"language": language}, s2m={"duration_factor": 1.1})
@@ -279,12 +292,19 @@ TEMPLATES = [
         "work as with IndexTTS-2.",
         (("2", ("model_folder",)), ("4", ("language",)), ("5", ("duration_factor",)), ("7", ()))),
     Template(
-        "IndexTTS2 Spanish (2.5 model)", "IndexTTS-2.5 reading Spanish in the cloned voice.",
-        _indextts25("es", "Hola a todos. Hoy esta voz clonada habla en español, sin acento extranjero."),
-        "IndexTTS-2.5 in Spanish. 'auto' picks the language of the whole text by its script: kana → ja, Arabic "
-        "letters → ar, Chinese characters → zh, Spanish letters (ñ, á, ¿ …) → es, else en; set 'language' for "
-        "Spanish written without them. Arabic works the same way (language ar).",
+        "IndexTTS2 Chinese and English (2.5 model)", "IndexTTS-2.5 reading mixed Chinese and English text.",
+        _indextts25("auto", "今天我们用 IndexTTS 2.5 来试一试，English words inside a Chinese sentence 也没问题。"),
+        "IndexTTS-2.5 with language on auto. Auto picks the language of the whole text by its script: kana → "
+        "ja, Arabic letters → ar, Chinese characters → zh (English words inside stay English, as officially), "
+        "Spanish letters (ñ, á, ¿ …) → es, else en. Set 'language' when a text is ambiguous.",
         (("2", ("model_folder",)), ("4", ("language",)), ("7", ()))),
+    Template(
+        "IndexTTS2 Spanish and Arabic (2.5 model)", "A script in Spanish and Arabic, each line in its language.",
+        _multilingual_script(),
+        "IndexTTS-2.5 through Dub Timeline: with language on auto every line's language is detected on its "
+        "own (here Spanish, then Arabic), all in the one cloned voice. The same works on T2S Generate for a "
+        "single language (set es or ar there).",
+        (("2", ("format",)), ("4", ("names",)), ("5", ("language",)), ("9", ()))),
 ]
 
 def templates() -> dict[str, Template]:

@@ -33,6 +33,7 @@ from ..pipeline import (DEFAULT_INTERVAL_SILENCE_MS, DEFAULT_MAX_TEXT_TOKENS, Em
                         generate_semantic_batch, gpt_conditioning, synthesize_mel_batch, text_segments, vocode)
 from ..pipeline.models import module_device
 from ..prompt_cache import FeatureCache
+from ..text.tiktoken_tokenizer import LANGUAGES
 from .script import Cue, CueEmotion, Pause, Script, to_srt
 from .timeline import CueFit, FitError, FitSettings, fit_cue, natural_samples, place
 
@@ -107,6 +108,7 @@ class CueReport:
     decision: str
     warnings: tuple[str, ...] = ()
     cached: bool = False
+    language: str | None = None  # IndexTTS-2.5: the language the line was read in (auto detects it per line)
 
 
 @dataclass(frozen=True)
@@ -125,9 +127,15 @@ class DubResult:
             placed = f"{c.start_sample / self.sample_rate:.3f}–{c.end_sample / self.sample_rate:.3f}"
             rows.append(f"#{c.number} (line {c.line}) [{c.speaker}] slot {slot} → {placed} "
                         f"(sample {c.start_sample}); natural {c.natural_seconds:.3f} s, ratio {c.ratio:.3f}; "
-                        f"{c.tokens} tokens, {c.frames} frames; {c.decision}" + (" [cached]" if c.cached else ""))
+                        f"{c.tokens} tokens, {c.frames} frames; {c.decision}" + (" [cached]" if c.cached else "")
+                        + (f" [{c.language}]" if c.language else ""))
             rows.extend(f"    ! {w}" for w in c.warnings)
         return "\n".join(rows)
+
+
+def _language(segments) -> str | None:
+    rows = {s.lang for s in segments if s.lang is not None}
+    return "/".join(LANGUAGES[r] for r in sorted(rows)) if rows else None
 
 
 @dataclass
@@ -208,7 +216,8 @@ def dub(models: IndexTTS2Models, script: Script, voices: VoiceSet, settings: Dub
         moved |= p.moved or (slot is not None and (fit.length != timing.samples(ln.cue.end) - timing.samples(ln.cue.start)))
         reports.append(CueReport(ln.cue.number, ln.cue.line, ln.voice.name, ln.cue.text, slot, p.start,
                                  p.start + p.length, made.natural_seconds, p.length / timing.sample_rate, made.tokens,
-                                 sum(fit.frames), fit.ratio, fit.decision, tuple(notes), made.cached))
+                                 sum(fit.frames), fit.ratio, fit.decision, tuple(notes), made.cached,
+                                 _language(ln.segments)))
     track = track.clamp(-1.0, 1.0)  # overlaid lines may add up past full scale
     srt = None
     if moved or not script.timed:
