@@ -20,6 +20,10 @@ Needs the project, its requirements and torch; configs come from the shared fold
     GPT conditioning, prefill, ms/token greedy and 3-beam per decode-step mode, batched decoding,
     S2M and BigVGAN per second of audio, chunked vocoding, RTF of 1 s / 5 s / 20 s texts, first
     call against a cached prompt, peak GPU memory per stage (TF32 as the defaults leave it).
+(d) VRAM with stage offloading, as the ComfyUI loader schedules it (one stage's modules on the GPU
+    while it runs, the rest on the CPU): full-size networks, GPT in fp16, a 15 s voice, a 15 s emotion
+    recording and one 20 s segment decoded with 3-beam sampling; peak allocated and reserved memory
+    per stage, and whether the largest fits in 8 GiB.
 """
 
 from __future__ import annotations
@@ -405,7 +409,6 @@ def speed(rep: Report, m, dev: torch.device, smoke: bool):
                 per, peak = _ms_per_token(rep, m.gpt, conds, ids, s, n, dev)
                 rep.add(S, f"GPT {method}, decode_step={mode}", per, "ms/token", note=_mib(peak))
         for batch in (1, 4) if smoke else (1, 4, 16):
-            s = DecodingSettings(do_sample=False, num_beams=1, decode_step=modes[-1] if batch == 1 else "eager")
             s = DecodingSettings(do_sample=False, num_beams=1)
             _, t, peak = rep.timed(lambda: generate_codes_batch(m.gpt, [conds] * batch, [ids] * batch, s, [n] * batch))
             rep.add(S, f"GPT greedy batched x{batch} (eager, prefill included)", t * 1000 / (n * batch),
@@ -451,6 +454,73 @@ def speed(rep: Report, m, dev: torch.device, smoke: bool):
                                                seed=0,
                                                cache=cache, **({"s2m": _s2m(10)} if smoke else {})))
         rep.add(S, f"{0.4 if smoke else 1} s text, {label}", t, "s")
+
+
+# ---- (d) VRAM with stage offloading ---------------------------------------------------------------
+VRAM_BUDGET_GIB = 8.0
+
+
+def staged_vram(rep: Report, m, dev: torch.device, smoke: bool):
+    """Each stage with only its modules on `dev` (what nodes/model.py asks ComfyUI to load for it),
+    then back to the CPU: peak memory per stage, GPT in fp16 (the loader's auto precision)."""
+    from indextts2_core.gpt import DecodingSettings
+    from indextts2_core.pipeline import (emotion_from_audio, encode_speaker, generate_semantic, synthesize_mel,
+                                         vocode)
+    from indextts2_core.timing import mel_frames_for_content
+
+    S = "d"
+    cuda = dev.type == "cuda"
+    spk, emo = speech_like(1.0 if smoke else 15.0), speech_like(1.0 if smoke else 15.0, seed=2)
+    tokens = 8 if smoke else 1000  # 20 s of speech in one segment: the largest KV cache
+    ids = torch.randint(2, m.config.gpt.number_text_tokens, (20 if smoke else 120,),
+                        generator=torch.Generator().manual_seed(0)).tolist()
+    gpt = copy.deepcopy(m.gpt).to(torch.float16) if cuda else m.gpt  # the CPU set stays fp32 for (c)
+    kw = dict(mel_config=m.config.s2mel.mel, w2v_features=m.w2v_features)
+    state = {}
+
+    def stage(key: str, label: str, names: tuple, fn):
+        """`names`: module attributes of `m`, or a module itself (the fp16 GPT copy)."""
+        modules = [getattr(m, n) if isinstance(n, str) else n for n in names]
+        names = tuple(n if isinstance(n, str) else "gpt" for n in names)
+        for mod in modules:
+            mod.to(dev)
+        if cuda:
+            torch.cuda.synchronize(dev)
+            torch.cuda.reset_peak_memory_stats(dev)
+        start = time.perf_counter()
+        with torch.inference_mode():
+            state[key] = fn()
+        sync(dev)
+        took = time.perf_counter() - start
+        peak = (torch.cuda.max_memory_allocated(dev) / 2**30, torch.cuda.max_memory_reserved(dev) / 2**30) if cuda \
+            else None
+        for mod in modules:
+            mod.to("cpu")
+        if cuda:
+            torch.cuda.empty_cache()
+        note = f"{took:.1f} s" + (f"; reserved {peak[1]:.2f} GiB" if peak else "")
+        rep.add(S, f"{label} ({' + '.join(names)})", None if peak is None else peak[0], "GiB" if peak else "", note=note)
+        return peak
+
+    secs, steps, gpt_dtype = spk.shape[-1] / RATE, 4 if smoke else 25, "fp16" if cuda else "fp32"
+    peaks = [
+        stage("speaker", f"speaker prompt, {secs:.0f} s", ("semantic", "codec", "campplus", "s2mel"),
+              lambda: encode_speaker(m.semantic, m.codec, m.campplus, m.s2mel, spk, RATE, **kw).to(dev)),
+        stage("emotion", f"emotion from audio, {secs:.0f} s", ("semantic",),
+              lambda: emotion_from_audio(m.semantic, emo, RATE, 1.0, w2v_features=m.w2v_features).to(dev)),
+        stage("codes", f"GPT {gpt_dtype}, 3-beam sampling, {tokens} codes", (gpt,),
+              lambda: generate_semantic(gpt, state["speaker"], state["emotion"], ids, DecodingSettings(),
+                                        target_tokens=tokens, generator=torch.Generator(dev).manual_seed(0))),
+    ]
+    frames = mel_frames_for_content(state["codes"].codes.shape[-1])
+    peaks.append(stage("mel", f"S2M, {frames} frames, {steps} steps", ("s2mel", "codec"),
+                       lambda: synthesize_mel(m.s2mel, m.codec, state["speaker"], state["codes"], target_frames=frames,
+                                              settings=_s2m(steps))))
+    peaks.append(stage("wave", "BigVGAN", ("vocoder",), lambda: vocode(m.vocoder, state["mel"])))
+    if cuda:
+        worst = max(p[0] for p in peaks)
+        rep.add(S, "largest stage (allocated)", worst, "GiB", ok=worst <= VRAM_BUDGET_GIB,
+                note=f"fits {VRAM_BUDGET_GIB:.0f} GiB" if worst <= VRAM_BUDGET_GIB else f"over {VRAM_BUDGET_GIB:.0f} GiB")
 
 
 def _s2m(steps: int):
@@ -504,7 +574,7 @@ def main(argv=None) -> int:
     ap.add_argument("--shared", type=Path, default=DEFAULT_SHARED)
     ap.add_argument("--kit", type=Path, default=None, help="a materialised public-e2e kit (default: materialise "
                     "one into a temporary folder on CUDA; seeded random weights at its sizes with --cpu-smoke)")
-    ap.add_argument("--sections", default="a,b,c")
+    ap.add_argument("--sections", default="a,b,c,d", help="which parts to run; they run in the order a, b, d, c")
     ap.add_argument("--budget-s", type=float, default=None, help="time budget: what would start after it is "
                     "skipped (default 450 s; 300 s with --cpu-smoke, which takes ~1 min on 2 idle cores)")
     ap.add_argument("--out", type=Path, default=Path("gpu_check.json"))
@@ -539,16 +609,26 @@ def main(argv=None) -> int:
         torch.backends.cuda.matmul.allow_tf32 = False  # torch's default
         torch.backends.cudnn.allow_tf32 = True  # torch's default
         if not smoke:
-            del kit_cpu, kit_dev
+            del kit_dev
+        full = {}
+
+        def cpu_models():  # full-size networks, built once for (c) and (d)
+            if "m" not in full:
+                full["m"], full["what"] = (kit_cpu, "e2e kit sizes (smoke)") if smoke else full_models(args.shared, smoke)
+            return full["m"]
+
+        if "d" in sections:
+            rep.run("d", lambda: staged_vram(rep, cpu_models() if not smoke else copy.deepcopy(kit_cpu), dev, smoke),
+                    need_s=60 if not smoke else 5)
         if "c" in sections:
             def run_speed():
-                if smoke:  # the small sizes are the kit's: the networks built above
-                    models, what = kit_dev, "e2e kit sizes (smoke)"
-                else:
-                    models, what = full_models(args.shared, smoke)
-                    models = moved(models, dev, copy_=False)
-                rep.add("c", "networks", what)
+                models = kit_dev if smoke else moved(cpu_models(), dev)  # the small sizes: the networks built above
+                rep.add("c", "networks", full.get("what", "e2e kit sizes (smoke)"))
                 speed(rep, models, dev, smoke)
+                if not smoke:
+                    del models
+                    if dev.type == "cuda":
+                        torch.cuda.empty_cache()
             rep.run("c", run_speed, need_s=10)
     finally:
         tmp.cleanup()
