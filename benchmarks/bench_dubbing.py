@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -33,7 +31,7 @@ from indextts2_core import pipeline as pl
 from indextts2_core.audio import load_audio
 from indextts2_core.dubbing import DubSettings, FitSettings, dub, parse_script, voice_set
 from indextts2_core.gpt import DecodingSettings
-from tools.conformance.kit_files import repair_bpe_in_place
+from tools.conformance.kit_files import materialize_copy
 
 ROOT = Path(__file__).resolve().parents[1]
 LINES = ["The robots sang.", "Then they danced all night.", "Where did they go?", "Out to the river, of course.",
@@ -43,17 +41,9 @@ LINES = ["The robots sang.", "Then they danced all night.", "Where did they go?"
 
 def materialise(tmp: Path) -> Path:
     shared = Path(os.environ.get("INDEXTTS2_SHARED", ROOT.parent / "shared"))
-    src = shared / "parity" / "public-e2e"
-    if not src.is_dir():
-        sys.exit(f"error: {src} not found: pass --kit or set INDEXTTS2_SHARED")
-    kit = tmp / "kit"
-    shutil.copytree(src, kit, ignore=shutil.ignore_patterns("checkpoints"))
-    for p in [kit, *kit.rglob("*")]:
-        p.chmod(p.stat().st_mode | 0o200)
-    subprocess.run([sys.executable, str(shared / "parity" / "materialize_kit.py"), str(kit)], check=True,
-                   capture_output=True)
-    repair_bpe_in_place(kit / "checkpoints" / "bpe.model")
-    return kit
+    if not (shared / "parity" / "public-e2e").is_dir():
+        sys.exit(f"error: {shared / 'parity' / 'public-e2e'} not found: pass --kit or set INDEXTTS2_SHARED")
+    return materialize_copy(shared / "parity" / "public-e2e", tmp)
 
 
 def srt(cues: int) -> str:

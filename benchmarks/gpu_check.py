@@ -549,20 +549,9 @@ def _mib(peak) -> str:
 
 # ---- main -----------------------------------------------------------------------------------------
 def materialize_kit(shared: Path, where: Path) -> Path:
-    import shutil
-    import subprocess
-    import sys
+    from tools.conformance.kit_files import materialize_copy
 
-    kit = where / "kit"
-    shutil.copytree(shared / "parity" / "public-e2e", kit, ignore=shutil.ignore_patterns("checkpoints"))
-    for p in [kit, *kit.rglob("*")]:
-        p.chmod(p.stat().st_mode | 0o200)
-    subprocess.run([sys.executable, str(shared / "parity" / "materialize_kit.py"), str(kit)], check=True,
-                   capture_output=True)
-    from tools.conformance.kit_files import repair_bpe_in_place
-
-    repair_bpe_in_place(kit / "checkpoints" / "bpe.model")
-    return kit
+    return materialize_copy(shared / "parity" / "public-e2e", where)
 
 
 def main(argv=None) -> int:

@@ -9,32 +9,20 @@ materialisation and the loaded models are cached in this module, so every module
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from conftest import E2E25_KIT, E2E_KIT, SHARED, need
-from tools.conformance.kit_files import repair_bpe_in_place
+from tools.conformance.kit_files import materialize_copy
 
 _STATE: dict = {}
 
 
 def materialize(tmp_root: Path, kit_dir: Path = E2E_KIT) -> Path:
     """Copy the kit without checkpoints into tmp_root/kit and write its checkpoints there."""
-    src = need(kit_dir)
-    script = need(SHARED / "parity" / "materialize_kit.py")
-    kit = tmp_root / "kit"
-    shutil.copytree(src, kit, ignore=shutil.ignore_patterns("checkpoints"))
-    for p in kit.rglob("*"):
-        p.chmod(p.stat().st_mode | 0o200)  # the shared copy is read-only
-    kit.chmod(kit.stat().st_mode | 0o200)
-    subprocess.run([sys.executable, str(script), str(kit)], check=True, capture_output=True, text=True)
-    if (kit / "checkpoints" / "bpe.model").exists():  # IndexTTS-2 (2.5 has a .tiktoken vocabulary)
-        repair_bpe_in_place(kit / "checkpoints" / "bpe.model")  # the kits' scrubbed TrainerSpec (kit tooling)
-    return kit
+    need(kit_dir)
+    return materialize_copy(kit_dir, tmp_root, need(SHARED / "parity" / "materialize_kit.py"))
 
 
 def pack_layout(checkpoints: Path, root: Path) -> Path:

@@ -10,6 +10,9 @@ this; the pack's tokenizer refuses such a file with a checkpoint error.
 from __future__ import annotations
 
 import logging
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -170,3 +173,19 @@ def repair_bpe_in_place(path: str | Path) -> None:
     if fixed != path:
         fixed.replace(path)
         fixed.parent.rmdir()
+
+
+def materialize_copy(kit_dir: Path, where: Path, script: Path | None = None) -> Path:
+    """A writable copy of an e2e kit (without checkpoints) at where/kit with its checkpoints
+    materialised by the kits' `materialize_kit.py` (`script`, default the one beside or in the kit),
+    and its bpe.model repaired where it has one."""
+    kit = where / "kit"
+    shutil.copytree(kit_dir, kit, ignore=shutil.ignore_patterns("checkpoints"))
+    for p in [kit, *kit.rglob("*")]:
+        p.chmod(p.stat().st_mode | 0o200)  # the shared copy is read-only
+    script = script or next(s for s in (kit_dir.parent / "materialize_kit.py", kit_dir / "materialize_kit.py")
+                            if s.is_file())
+    subprocess.run([sys.executable, str(script), str(kit)], check=True, capture_output=True, text=True)
+    if (kit / "checkpoints" / "bpe.model").exists():  # IndexTTS-2 (2.5 has a .tiktoken vocabulary)
+        repair_bpe_in_place(kit / "checkpoints" / "bpe.model")
+    return kit
