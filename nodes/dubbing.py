@@ -19,8 +19,8 @@ from ..indextts2_core.pipeline import EmotionSpec, S2MSettings, SpeakerPrompt
 
 from . import comfy_models as cm
 from .conditioning import _model
-from .generate import LANGUAGES, T2SSettings
-from .types import CATEGORY, Decoding, Emotion, Model, Speaker, audio_dict, seed_input
+from .generate import T2SSettings
+from .types import CATEGORY, LANGUAGES, Decoding, Emotion, Model, Speaker, audio_dict, language_input, seed_input
 
 ScriptType = io.Custom("INDEXTTS2_SCRIPT")
 Voices = io.Custom("INDEXTTS2_VOICES")
@@ -208,9 +208,7 @@ class DubTimeline(io.ComfyNode):
                                tooltip="Lines that overlap on the track: error, overlay (mixed), shift (later)."),
                 io.Float.Input("total_seconds", default=0.0, min=0.0, max=36000.0, step=0.01,
                                tooltip="Length of the track (0: until the last line ends; a connected video wins)."),
-                io.Combo.Input("language", options=list(LANGUAGES), default="auto",
-                               tooltip="IndexTTS-2.5: the script's language (auto detects it per line). "
-                                       "IndexTTS-2 reads Chinese and English: keep auto."),
+                language_input("the script", "per line"),
                 io.Int.Input("line_gap_ms", default=int(dub.line_gap_ms), min=0, max=10000, step=10,
                              tooltip="Silence between script lines (scripts without times)."),
                 io.Int.Input("steps", default=s2m.steps, min=1, max=200, tooltip="Flow-matching steps (official 25)."),

@@ -10,14 +10,13 @@ from comfy_api.latest import io
 
 from ..indextts2_core.gpt import DecodingSettings
 from ..indextts2_core.pipeline import DEFAULT_MAX_TEXT_TOKENS, EmotionSpec
-from ..indextts2_core.text import SUPPORTED_LANGUAGES
 
 from . import comfy_models as cm
 from .conditioning import _model, _speaker
-from .types import CATEGORY, Decoding, Emotion, Model, Semantic, Speaker, seed_input, silence_input
+from .types import (CATEGORY, LANGUAGES, Decoding, Emotion, Model, Semantic, Speaker, language_input, seed_input,
+                    silence_input)
 
 DURATION_MODES = ("natural", "target tokens", "target seconds")
-LANGUAGES = ("auto", *SUPPORTED_LANGUAGES)
 OFFICIAL = DecodingSettings()
 
 
@@ -94,9 +93,7 @@ class T2SGenerate(io.ComfyNode):
                 io.Float.Input("target_seconds", default=5.0, min=0.05, max=3600.0, step=0.01,
                                tooltip="Length of the final audio, silences between text segments included; "
                                        "'target seconds' mode."),
-                io.Combo.Input("language", options=list(LANGUAGES), default="auto",
-                               tooltip="IndexTTS-2.5: the text's language (zh, en, ja, es, ar; auto detects it from "
-                                       "the script). IndexTTS-2 reads Chinese and English: keep auto."),
+                language_input("the text", "from the script"),
                 silence_input("Silence between text segments (official 200 ms); part of target seconds."),
                 seed_input("Sampling seed: the same inputs and seed give the same tokens."),
                 Decoding.Input("settings", optional=True,

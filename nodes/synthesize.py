@@ -10,8 +10,8 @@ from ..indextts2_core.pipeline import MelSegments, S2MSettings, SemanticSegments
 
 from . import comfy_models as cm
 from .conditioning import _model, _speaker
-from .generate import LANGUAGES
-from .types import CATEGORY, Mel, Model, Semantic, Speaker, audio_dict, audio_parts, seed_input, silence_input
+from .types import (CATEGORY, LANGUAGES, Mel, Model, Semantic, Speaker, audio_dict, audio_parts, language_input,
+                    seed_input, silence_input)
 
 S2M = S2MSettings()  # official defaults
 
@@ -115,9 +115,7 @@ class Speak(io.ComfyNode):
                 io.Float.Input("target_seconds", default=0.0, min=0.0, max=3600.0, step=0.01,
                                tooltip="0 = natural length; otherwise the audio lasts exactly this long, silences "
                                        "between text segments included."),
-                io.Combo.Input("language", options=list(LANGUAGES), default="auto",
-                               tooltip="IndexTTS-2.5: the text's language (auto detects it from the script). "
-                                       "IndexTTS-2 reads Chinese and English: keep auto."),
+                language_input("the text", "from the script"),
                 silence_input("Silence between text segments (part of target_seconds when that is set)."),
                 seed_input("Seed of token sampling and flow-matching noise."),
             ],

@@ -19,6 +19,7 @@ import torch
 from comfy_api.latest import io
 
 from ..indextts2_core.pipeline import DEFAULT_INTERVAL_SILENCE_MS, MAX_INTERVAL_SILENCE_MS
+from ..indextts2_core.text import SUPPORTED_LANGUAGES
 
 from .comfy_models import bad_input
 
@@ -30,10 +31,17 @@ Semantic = io.Custom("INDEXTTS2_SEMANTIC")
 Mel = io.Custom("INDEXTTS2_MEL")
 
 CATEGORY = "audio/IndexTTS2"
+LANGUAGES = ("auto", *SUPPORTED_LANGUAGES)
 
 
 def seed_input(tooltip: str) -> io.Int.Input:
     return io.Int.Input("seed", default=0, min=0, max=0xFFFFFFFFFFFFFFFF, control_after_generate=True, tooltip=tooltip)
+
+
+def language_input(what: str, detected: str) -> io.Combo.Input:
+    return io.Combo.Input("language", options=list(LANGUAGES), default="auto",
+                          tooltip=f"IndexTTS-2.5: {what}'s language ({', '.join(SUPPORTED_LANGUAGES)}; auto detects "
+                                  f"it {detected}). IndexTTS-2 reads Chinese and English: keep auto.")
 
 
 def silence_input(tooltip: str) -> io.Int.Input:

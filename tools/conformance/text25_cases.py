@@ -9,10 +9,10 @@ Any language code is taken as the official code takes it (`allow_any_language`).
 
 from __future__ import annotations
 
-import json
 import logging
-import time
 from pathlib import Path
+
+from .text_cases import write_results
 
 SEGMENT_LIMITS = (120, 60, 20)
 
@@ -44,17 +44,7 @@ def run_cases25(cases: Path, out: Path, tokenizer: Path, normaliser: str = "auto
         return 2
     logging.getLogger("indextts2_core.text").setLevel(logging.ERROR)
     frontend = TextFrontend25(tokenizer, TextNormalizer(backend=normaliser))
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    n = 0
-    start = time.perf_counter()
-    with open(cases, encoding="utf-8") as src, open(out, "w", encoding="utf-8") as dst:
-        for line in src:
-            if not line.strip():
-                continue
-            case = json.loads(line)
-            dst.write(json.dumps({"id": case["id"], **run_case25(frontend, case)}, ensure_ascii=False) + "\n")
-            n += 1
-    print(f"{n} cases -> {out} ({time.perf_counter() - start:.1f} s, tokenizer {tokenizer}, "
+    n, seconds = write_results(cases, out, lambda case: run_case25(frontend, case))
+    print(f"{n} cases -> {out} ({seconds:.1f} s, tokenizer {tokenizer}, "
           f"normaliser {resolve_backend(normaliser)})")
     return 0

@@ -56,6 +56,29 @@ def run_case(tokenizer, text: str, block_chars: int | None = None) -> dict:
     return row
 
 
+def write_results(cases: Path, out: Path, run) -> tuple[int, float]:
+    """`run(case)` for every case of the JSONL file `cases`, written to `out` as {"id", **result}
+    rows; returns (cases, seconds)."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    n, start = 0, time.perf_counter()
+    with open(cases, encoding="utf-8") as src, open(out, "w", encoding="utf-8") as dst:
+        for line in src:
+            if not line.strip():
+                continue
+            case = json.loads(line)
+            row = {"id": case["id"], **run(case)}
+            line = json.dumps(row, ensure_ascii=False)
+            if not line.isascii():
+                try:
+                    line.encode("utf-8")
+                except UnicodeEncodeError:  # a lone surrogate (valid in JSON input): write it escaped
+                    line = json.dumps(row)
+            dst.write(line + "\n")
+            n += 1
+    return n, time.perf_counter() - start
+
+
 def run_cases(cases: Path, out: Path, bpe: Path | None = None, normaliser: str = "auto",
               block_chars: int | None = None) -> int:
     from indextts2_core.text import TextNormalizer, TextTokenizer
@@ -68,24 +91,7 @@ def run_cases(cases: Path, out: Path, bpe: Path | None = None, normaliser: str =
         return 2
     logging.getLogger("indextts2_core.text").setLevel(logging.ERROR)  # per-case unk / hard-cut notes
     tokenizer = TextTokenizer(bpe_path, TextNormalizer(backend=normaliser))
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    n = 0
-    start = time.perf_counter()
-    with open(cases, encoding="utf-8") as src, open(out, "w", encoding="utf-8") as dst:
-        for line in src:
-            if not line.strip():
-                continue
-            case = json.loads(line)
-            row = {"id": case["id"], **run_case(tokenizer, case["text"], block_chars)}
-            line = json.dumps(row, ensure_ascii=False)
-            if not line.isascii():
-                try:
-                    line.encode("utf-8")
-                except UnicodeEncodeError:  # a lone surrogate (valid in JSON input): write it escaped
-                    line = json.dumps(row)
-            dst.write(line + "\n")
-            n += 1
-    print(f"{n} cases -> {out} ({time.perf_counter() - start:.1f} s, bpe {bpe_path}, "
+    n, seconds = write_results(cases, out, lambda case: run_case(tokenizer, case["text"], block_chars))
+    print(f"{n} cases -> {out} ({seconds:.1f} s, bpe {bpe_path}, "
           f"normaliser {resolve_backend(normaliser)})")
     return 0
