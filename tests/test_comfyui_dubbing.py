@@ -1,7 +1,8 @@
 """Timeline dubbing in a real ComfyUI (skipped unless COMFYUI_DIR is set; see
 tests/test_comfyui_integration.py): a 10-cue, two-speaker SRT from the input folder, voices from
 input/voices, every cue placed at its exact start sample in the saved track; editing one line
-reruns that line only (measured)."""
+reruns that line only (measured). The shipped "dub subtitles over a video" template runs on a
+generated 6 s clip and saves a video whose soundtrack lasts as long as the clip."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from fractions import Fraction
 import pytest
 
 from test_comfyui_integration import _Events, _history, start_server, stop_server
+from test_workflows import template_prompt
+from test_workflows_build import CLIP
 
 pytestmark = pytest.mark.comfyui
 CUES = [(0.30, 1.10, "Alice", "The robots sang."), (1.25, 2.00, "Bob", "Then they danced."),
@@ -103,3 +106,39 @@ def test_ten_cues_two_voices_at_exact_samples_and_one_edit_reruns_one_line(serve
     assert marks == [i != 4 for i in range(10)]  # one line generated again, nine from the line cache
     print(f"\n10-cue dub: first run {first_s:.1f} s, after editing one line {second_s:.1f} s")
     assert second_s < first_s
+
+
+def test_subtitles_over_a_video_template_gives_a_soundtrack_as_long_as_the_clip(server):
+    av = pytest.importorskip("av")  # ComfyUI's own video library
+    import numpy as np
+
+    clip = av.open(str(server["base"] / "input" / CLIP), "w")  # 6 s, 25 fps
+    stream = clip.add_stream("mpeg4", rate=25)
+    stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+    for i in range(150):
+        for packet in stream.encode(av.VideoFrame.from_ndarray(np.full((48, 64, 3), i, np.uint8), format="rgb24")):
+            clip.mux(packet)
+    for packet in stream.encode():
+        clip.mux(packet)
+    clip.close()
+    prompt = template_prompt("IndexTTS2 dub subtitles over a video")
+    for node in prompt.values():
+        if node["class_type"] == "IndexTTS2DubTimeline":
+            node["inputs"]["steps"] = 2  # the CPU's patience
+        if node["class_type"] == "SaveVideo":
+            node["inputs"]["filename_prefix"] = prefix = f"video/dub_{uuid.uuid4().hex[:6]}"
+    events = _Events(server["url"])
+    try:
+        pid = events.queue(server["url"], prompt)
+        end = events.until(pid)
+        assert end["type"] == "execution_success", str(end)[:3000]
+        history = _history(server["url"], pid)
+    finally:
+        events.close()
+    report = next(v["text"][0] for v in history["outputs"].values() if "text" in v and "line(s)" in v["text"][0])
+    assert report.startswith("2 line(s), 6.000 s (132300 samples at 22050 Hz)"), report
+    saved = next((server["base"] / "output").glob(prefix + "*"))
+    with av.open(str(saved)) as video:
+        audio = video.streams.audio[0]
+        assert abs(float(audio.duration * audio.time_base) - 6.0) < 0.05
+        assert video.streams.video[0].frames == 150

@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import json
 import uuid
-from pathlib import Path
 
 import pytest
 
 from conftest import E2E25_KIT
 from test_comfyui_integration import _Events, _history, start_server, stop_server
-from test_nodes_comfy_stub import load_pack, node_list, v1_info
-from test_workflows import CORE, WORKFLOWS, to_api
+from test_workflows import template_prompt
 
 pytestmark = pytest.mark.comfyui
 
@@ -31,12 +29,7 @@ def server(tmp_path_factory):
 
 
 def _prompt(template: str, **t2s) -> dict:
-    mp = pytest.MonkeyPatch()
-    try:
-        schemas = {**CORE["nodes"], **{i["name"]: i for i in map(v1_info, node_list(load_pack(mp, Path("/nonexistent-models"))))}}
-    finally:
-        mp.undo()
-    prompt = to_api(json.loads((WORKFLOWS / f"{template}.json").read_text()), schemas)
+    prompt = template_prompt(template)
     for node in prompt.values():
         if node["class_type"] == "IndexTTS2T2SGenerate":
             node["inputs"].update(t2s)

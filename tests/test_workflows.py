@@ -25,8 +25,8 @@ UI_WIDGETS = {"audioUI", "upload", "videoUI"}  # frontend-only widgets (previews
 FILES = sorted(WORKFLOWS.glob("*.json"))
 
 
-@pytest.fixture(scope="module")
-def schemas():
+def all_schemas() -> dict:
+    """The pack's node schemas (through the stand-in) and the core nodes the templates use."""
     mp = pytest.MonkeyPatch()
     try:
         pack = load_pack(mp, Path("/nonexistent-models"))
@@ -34,6 +34,16 @@ def schemas():
     finally:
         mp.undo()
     return {**CORE["nodes"], **infos}
+
+
+@pytest.fixture(scope="module")
+def schemas():
+    return all_schemas()
+
+
+def template_prompt(name: str) -> dict:
+    """The committed template `name` in API form, as the frontend queues it."""
+    return to_api(json.loads((WORKFLOWS / f"{name}.json").read_text()), all_schemas())
 
 
 def _inputs(info) -> dict:
