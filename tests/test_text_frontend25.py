@@ -191,3 +191,16 @@ def test_japanese_segmentation(frontend):
     assert prepared.final_text == "彼 は 料理 が じょうず だ が , 囲碁 で は うわて に 負け た ."
     ids = frontend.segments("彼は料理が<上手|じょうず>だが、囲碁では<上手|うわて>に負けた。", "ja")[0].ids
     assert len(ids) == 40 and ids[:6] == [58845, 220, 51080, 2594, 107, 220] and ids[-2:] == [2402, 1]
+
+
+def test_text_normalization_off_keeps_numbers_and_is_2_5_only(frontend, tmp_path):
+    from indextts2_core.pipeline import text_segments
+    from indextts2_core.text import TextTokenizer
+
+    spoken = frontend.tokenizer.decode(list(text_segments(frontend, "I have 25 apples.", 120, "en")[0].ids[:-1]))
+    raw = frontend.tokenizer.decode(list(text_segments(frontend, "I have 25 apples.", 120, "en", normalize=False)[0].ids[:-1]))
+    assert "twenty five" in spoken and "25" in raw and "twenty" not in raw
+    assert raw.startswith("<|en|> i have")  # the case rule still applies, as officially
+    v2 = TextTokenizer(need(SHARED / "official-data" / "bpe.model"), TextNormalizer())
+    with pytest.raises(ValueError, match="IndexTTS-2 always normalises"):
+        text_segments(v2, "I have 25 apples.", 120, normalize=False)

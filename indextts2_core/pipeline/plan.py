@@ -60,11 +60,12 @@ def _speakable(piece: str) -> bool:
 
 
 def text_segments(tokenizer: TextTokenizer | TextFrontend25, text: str, max_tokens: int = DEFAULT_MAX_TEXT_TOKENS,
-                  language: str | None = None) -> list[TextSegment]:
+                  language: str | None = None, normalize: bool = True) -> list[TextSegment]:
     """Text → its synthesis segments (spec §3; 2.5 §3); ValueError for empty text or text with
     nothing to say. IndexTTS-2 text is normalised block by block, so memory stays bounded for any
     length. `language`: IndexTTS-2.5's (zh, en, ja, es, ar, or "auto" when None); IndexTTS-2 reads
-    Chinese and English and takes none."""
+    Chinese and English and takes none. `normalize=False` (IndexTTS-2.5's `text_normalization`) skips
+    the number/unit normaliser; IndexTTS-2 always normalises."""
     if not isinstance(text, str):
         raise ValueError(f"text must be a string, got {type(text).__name__}")
     if not text.strip():
@@ -72,10 +73,12 @@ def text_segments(tokenizer: TextTokenizer | TextFrontend25, text: str, max_toke
     if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens <= 0:
         raise ValueError(f"max_text_tokens_per_segment must be a positive integer, got {max_tokens!r}")
     if isinstance(tokenizer, TextFrontend25):
-        segments = tokenizer.segments(text, language or "auto", max_tokens)
+        segments = tokenizer.segments(text, language or "auto", max_tokens, normalize=normalize)
         if not any(any(ch.isalnum() for ch in seg.text) for seg in segments):
             raise ValueError(f"text has no speakable content: {text[:80]!r}")
         return [TextSegment(tuple(seg.ids), seg.lang_id) for seg in segments]
+    if not normalize:
+        raise ValueError("IndexTTS-2 always normalises its text (text_normalization is IndexTTS-2.5's)")
     if language not in (None, "auto"):
         raise ValueError(f"IndexTTS-2 has no language setting (got {language!r}); it reads Chinese and English. "
                          "Load IndexTTS-2.5 for other languages")

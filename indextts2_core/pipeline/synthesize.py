@@ -108,7 +108,8 @@ def prepare(models: IndexTTS2Models, text: str, speaker_audio: torch.Tensor, spe
             seconds: float | None = None, target_tokens: int | None = None,
             max_text_tokens_per_segment: int = DEFAULT_MAX_TEXT_TOKENS,
             interval_silence_ms: float = DEFAULT_INTERVAL_SILENCE_MS, seed: int | None = None,
-            cache: FeatureCache | None = None, language: str | None = None) -> Prepared:
+            cache: FeatureCache | None = None, language: str | None = None,
+            text_normalization: bool = True) -> Prepared:
     """Plan, speaker prompt, emotion and GPT conditioning of one call (arguments: `synthesize`)."""
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**64):
         raise ValueError(f"seed must be an integer from 0 to 2**64 - 1, got {seed!r}")
@@ -118,7 +119,8 @@ def prepare(models: IndexTTS2Models, text: str, speaker_audio: torch.Tensor, spe
         raise ValueError("emotion_audio needs its sample rate (emotion_rate)")
     if mode == "text" and models.t2e is None:
         raise ValueError("emotion_text needs the Qwen emotion model: load_models(..., load_t2e=True)")
-    plan = plan_durations(text_segments(models.tokenizer, text, max_text_tokens_per_segment, language), models.timing,
+    plan = plan_durations(text_segments(models.tokenizer, text, max_text_tokens_per_segment, language,
+                                        text_normalization), models.timing,
                           seconds=seconds, target_tokens=target_tokens, interval_silence_ms=interval_silence_ms,
                           max_codes=models.gpt.max_codes)
     timed = _Timer(module_device(models.gpt))

@@ -70,7 +70,8 @@ def run(ctx) -> dict[str, torch.Tensor]:
     spk, spk_sr = load_audio(ctx.path(st["speaker_wav"]))
     prepared = prepare(models, st["text"], spk, spk_sr, seed=0, **_emotion(ctx, st.get("emotion")),
                        max_text_tokens_per_segment=int(st.get("max_text_tokens_per_segment", 120)),
-                       interval_silence_ms=st.get("interval_silence_ms", 200), language=st.get("lang"))
+                       interval_silence_ms=st.get("interval_silence_ms", 200), language=st.get("lang"),
+                       text_normalization=bool(st.get("text_normalization", True)))
     s2m = S2MSettings(duration_factor=float(st.get("duration_factor", 1.0)))
     plan = prepared.plan
     noise = [ctx.tensors("inputs/inputs.safetensors")[name] for name in st.get("cfm_noise", [])]
@@ -78,7 +79,8 @@ def run(ctx) -> dict[str, torch.Tensor]:
         raise ValueError(f"stage {st['id']}: {len(noise)} noise tensor(s) for {len(plan)} text segment(s)")
     generator = torch.Generator().manual_seed(0)  # draws the noise when the stage stores none
     # upstream runs with any max_mel_tokens; the pipeline caps it at the model's mel table
-    decoding = DecodingSettings(**st.get("decoding", {}))
+    # and `infer` reads `do_sample` and discards it: sampling is always on (spec Q4)
+    decoding = DecodingSettings(**{**st.get("decoding", {}), "do_sample": True})
     per_segment, waves = {name: [] for name in PER_SEGMENT}, []
     for i, ids in enumerate(plan.text_ids):
         sem = generate_semantic(models.gpt, prepared.speaker, prepared.emotion, ids, decoding,
