@@ -13,13 +13,12 @@ from __future__ import annotations
 import argparse
 import os
 import json
-import shutil
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-from tools.conformance.kit_files import repair_bpe_in_place
+from tools.conformance.kit_files import materialize_copy
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -68,12 +67,7 @@ def speak_peak(kit: Path, seconds: float, tmp: Path) -> float:
 
 
 def materialised(shared: Path, tmp: Path) -> Path:
-    kit = tmp / "kit"
-    shutil.copytree(shared / "parity" / "public-e2e", kit, ignore=shutil.ignore_patterns("checkpoints"))
-    subprocess.run([sys.executable, str(shared / "parity" / "materialize_kit.py"), str(kit)], check=True,
-                   capture_output=True)
-    repair_bpe_in_place(kit / "checkpoints" / "bpe.model")
-    return kit
+    return materialize_copy(shared / "parity" / "public-e2e", tmp)
 
 
 def main() -> int:
