@@ -38,28 +38,19 @@ def split_text_by_tokens(text: str, count: Callable[[str], int], budget: int) ->
             if count(part) <= budget:
                 chunks.append(part)
             else:
-                chunks.extend(_cut_characters(part, count, budget))
-    segments: list[str] = []
-    current = ""
-    for chunk in chunks:
-        if current and count(current + chunk) > budget:
-            segments.append(current)
-            current = chunk
-        else:
-            current += chunk
-    if current:
-        segments.append(current)
-    return segments or [text]
+                chunks.extend(_pack(part, count, budget))  # character by character
+    return _pack(chunks, count, budget) or [text]
 
 
-def _cut_characters(part: str, count: Callable[[str], int], budget: int) -> list[str]:
+def _pack(units, count: Callable[[str], int], budget: int) -> list[str]:
+    """Consecutive `units` (strings) joined greedily while the joined text fits `budget` tokens."""
     pieces, piece = [], ""
-    for ch in part:
-        if piece and count(piece + ch) > budget:
+    for unit in units:
+        if piece and count(piece + unit) > budget:
             pieces.append(piece)
-            piece = ch
+            piece = unit
         else:
-            piece += ch
+            piece += unit
     if piece:
         pieces.append(piece)
     return pieces
