@@ -214,6 +214,17 @@ def parse_s2mel(s2, source: str) -> S2MelConfig:
     return s2mel
 
 
+def build_config(cls, raw: dict, source: str, **extra):
+    """`cls` (a whole-model config) from the top level of config.yaml: the S2M block and emo_num
+    parsed, `extra` fields added, every field checked."""
+    top = {k: v for k, v in raw.items() if k != "s2mel"}
+    top["s2mel"] = parse_s2mel(raw.get("s2mel"), source)
+    top["emo_num"] = tuple(_get(raw, "emo_num", list, "", source))
+    cfg = _build(cls, {**top, **extra}, "", source)
+    check_emo_num(cfg.emo_num, source)
+    return cfg
+
+
 def check_emo_num(emo_num: tuple[int, ...], source: str) -> None:
     if len(emo_num) != 8:
         raise ConfigError(f"{source}: emo_num must list 8 positive block sizes, got {list(emo_num)}")
@@ -242,20 +253,13 @@ class IndexTTS2Config(Checked):
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"config file not found: {path}")
-        raw = read_yaml(path)
-        return cls.from_dict(raw, source=str(path))
+        return cls.from_dict(read_yaml(path), source=str(path))
 
     @classmethod
     def from_dict(cls, raw: dict, source: str = "config") -> "IndexTTS2Config":
         raw = _section(raw, source)
-        top = {k: v for k, v in raw.items() if k not in ("s2mel",)}
-        top["s2mel"] = parse_s2mel(raw.get("s2mel"), source)
-        top["emo_num"] = tuple(_get(raw, "emo_num", list, "", source))
         dataset = _section(raw.get("dataset"), f"{source}: dataset")
-        top["bpe_model"] = _get(dataset, "bpe_model", str, "dataset", source)
-        cfg = _build(cls, top, "", source)
-        check_emo_num(cfg.emo_num, source)
-        return cfg
+        return build_config(cls, raw, source, bpe_model=_get(dataset, "bpe_model", str, "dataset", source))
 
     @property
     def timing(self) -> Timing:

@@ -14,8 +14,8 @@ import typing
 from dataclasses import dataclass
 from pathlib import Path
 
-from .config import (IGNORED, REQUIRED_VALUES, Checked, ConfigError, GPTSizes, IndexTTS2Config, S2MelConfig, _build,
-                     _get, _section, check_emo_num, parse_s2mel, read_yaml)
+from .config import (IGNORED, REQUIRED_VALUES, Checked, ConfigError, GPTSizes, IndexTTS2Config, S2MelConfig,
+                     _section, build_config, read_yaml)
 from .timing import Timing
 
 CODEC_FILE = "codec.pth"  # hard-coded by infer_v2_5 (not in the config)
@@ -88,12 +88,7 @@ class IndexTTS25Config(Checked):
             cond_type = raw["gpt"].get("condition_type", "conformer_perceiver")
             if cond_type != REQUIRED_VALUES["gpt"]["condition_type"]:  # present but unused by 2.5
                 raise ConfigError(f"{source}: 'gpt.condition_type' = {cond_type!r} is not an IndexTTS-2.5 value")
-        top = {k: v for k, v in raw.items() if k != "s2mel"}
-        top["s2mel"] = parse_s2mel(raw.get("s2mel"), source)
-        top["emo_num"] = tuple(_get(raw, "emo_num", list, "", source))
-        cfg = _build(cls, top, "", source)
-        check_emo_num(cfg.emo_num, source)
-        return cfg
+        return build_config(cls, raw, source)
 
     @property
     def timing(self) -> Timing:
