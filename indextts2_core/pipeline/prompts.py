@@ -164,7 +164,7 @@ def emotion_from_text(t2e: TextEmotionModel | None, matrices: EmotionMatrices, s
         raise ValueError("emotion from text needs the Qwen emotion model: load_models(..., load_t2e=True)")
     if not isinstance(text, str) or not text.strip():
         raise ValueError("emotion text is empty")
-    scores = t2e.scores(text, seed=seed)  # the official T2E samples; a seed makes it reproducible
+    scores = t2e.scores(text, seed=seed)
     return emotion_from_vector(matrices, speaker, scores, alpha, use_random=use_random, seed=seed, mode="text")
 
 
