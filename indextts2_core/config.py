@@ -39,6 +39,17 @@ class Checked:
             _check_counts(getattr(self, f.name), f.name, 0 if f.name in self.NON_NEGATIVE else 1)
 
 
+class ModelConfig(Checked):
+    """Base of the whole-model configs (IndexTTS-2, IndexTTS-2.5): read from a config.yaml."""
+
+    @classmethod
+    def from_yaml(cls, path: str | Path):
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"config file not found: {path}")
+        return cls.from_dict(read_yaml(path), source=str(path))
+
+
 def _check_counts(value, name: str, minimum: int) -> None:
     if isinstance(value, bool):
         return
@@ -231,7 +242,7 @@ def check_emo_num(emo_num: tuple[int, ...], source: str) -> None:
 
 
 @dataclass(frozen=True)
-class IndexTTS2Config(Checked):
+class IndexTTS2Config(ModelConfig):
     """The whole official `config.yaml`: networks, file names, emotion block sizes."""
 
     gpt: GPTConfig
@@ -247,13 +258,6 @@ class IndexTTS2Config(Checked):
     qwen_emo_path: str
 
     version = "2"  # the model generation (config25.IndexTTS25Config says "2.5"); not a field
-
-    @classmethod
-    def from_yaml(cls, path: str | Path) -> "IndexTTS2Config":
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"config file not found: {path}")
-        return cls.from_dict(read_yaml(path), source=str(path))
 
     @classmethod
     def from_dict(cls, raw: dict, source: str = "config") -> "IndexTTS2Config":

@@ -14,8 +14,8 @@ import typing
 from dataclasses import dataclass
 from pathlib import Path
 
-from .config import (IGNORED, REQUIRED_VALUES, Checked, ConfigError, GPTSizes, IndexTTS2Config, S2MelConfig,
-                     _section, build_config, read_yaml)
+from .config import (IGNORED, REQUIRED_VALUES, Checked, ConfigError, GPTSizes, IndexTTS2Config, ModelConfig,
+                     S2MelConfig, _section, build_config, read_yaml)
 from .timing import Timing
 
 CODEC_FILE = "codec.pth"  # hard-coded by infer_v2_5 (not in the config)
@@ -55,7 +55,7 @@ class EnhancedCodecConfig(Checked):
 
 
 @dataclass(frozen=True)
-class IndexTTS25Config(Checked):
+class IndexTTS25Config(ModelConfig):
     """The whole 2.5 `config.yaml`."""
 
     IGNORED_KEYS: typing.ClassVar[frozenset] = frozenset({"vocoder", "version", "dataset"})
@@ -73,13 +73,6 @@ class IndexTTS25Config(Checked):
     qwen_emo_path: str
 
     version = "2.5"
-
-    @classmethod
-    def from_yaml(cls, path: str | Path) -> "IndexTTS25Config":
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"config file not found: {path}")
-        return cls.from_dict(read_yaml(path), source=str(path))
 
     @classmethod
     def from_dict(cls, raw: dict, source: str = "config") -> "IndexTTS25Config":
