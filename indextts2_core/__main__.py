@@ -207,19 +207,20 @@ def speak(args) -> int:
     decoding.validate(target_tokens=args.tokens)
     # refuse bad text and impossible lengths now (the config knows the model's limits)
     front_end = load_text_front_end(paths, config, args.glossary)
-    plan_durations(text_segments(front_end, text, args.max_segment_tokens, args.lang), config.timing,
+    segments = text_segments(front_end, text, args.max_segment_tokens, args.lang)
+    plan_durations(segments, config.timing,
                    seconds=args.seconds, target_tokens=args.tokens, interval_silence_ms=args.silence_ms,
                    max_codes=config.gpt.max_mel_tokens)
 
     t0 = time.perf_counter()
-    models = load_models(paths, device, dtype, load_t2e=args.emotion_text is not None, glossary=args.glossary)
+    models = load_models(paths, device, dtype, load_t2e=args.emotion_text is not None, text_front_end=front_end)
     load_s = time.perf_counter() - t0
     tokens, cfm = _Bars("semantic tokens"), _Bars("flow matching")
     try:
         prepared = prepare(models, text, speaker, speaker_rate, emotion_alpha=args.emotion_alpha,
                            use_random=args.random_emotion, seconds=args.seconds, target_tokens=args.tokens,
                            max_text_tokens_per_segment=args.max_segment_tokens, interval_silence_ms=args.silence_ms,
-                           seed=args.seed, language=args.lang, **request)
+                           seed=args.seed, language=args.lang, segments=segments, **request)
         pieces = stream(models, prepared, decoding=decoding, s2m=s2m, seed=args.seed, token_progress=tokens,
                         cfm_progress=cfm)
         t1 = time.perf_counter()

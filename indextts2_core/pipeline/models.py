@@ -93,11 +93,13 @@ def resolve_dtype(dtype) -> torch.dtype:
 
 
 def load_models(paths: ModelPaths | str | Path, device="cpu", dtype="fp32", load_t2e: bool = False,
-                glossary: str | Path | None = None) -> IndexTTS2Models:
+                glossary: str | Path | None = None,
+                text_front_end: TextTokenizer | TextFrontend25 | None = None) -> IndexTTS2Models:
     """Load every stage of the folder's generation (IndexTTS-2 or 2.5) from `ModelPaths` (or a
     models folder). The GPT runs in `dtype`; w2v-BERT, codec, CAMPPlus, S2M and BigVGAN stay fp32
     as the official pipeline (spec §9.5). `glossary`: a glossary.yaml for the text normaliser (by
-    default the model folder's own, when it has one, as the official loader does)."""
+    default the model folder's own, when it has one, as the official loader does). `text_front_end`:
+    one already made by `load_text_front_end` for this folder (not built again)."""
     dev, dt = resolve_device(device), resolve_dtype(dtype)
     if not isinstance(paths, ModelPaths):
         paths = ModelPaths.locate(paths)
@@ -107,9 +109,10 @@ def load_models(paths: ModelPaths | str | Path, device="cpu", dtype="fp32", load
     if cfg.version == "2.5":
         codec, gpt = load_codec25(paths.codec, cfg, dev), load_gpt25(paths.gpt, cfg, dev, dt)
     else:
-        codec, gpt = load_semantic_codec(paths.semantic_codec, cfg.semantic_codec, dev), load_gpt(paths.gpt, cfg, dev, dt)
+        codec = load_semantic_codec(paths.semantic_codec, cfg.semantic_codec, dev)
+        gpt = load_gpt(paths.gpt, cfg, dev, dt)
     models = IndexTTS2Models(
-        config=cfg, tokenizer=load_text_front_end(paths, cfg, glossary),
+        config=cfg, tokenizer=text_front_end or load_text_front_end(paths, cfg, glossary),
         semantic=load_semantic_encoder(paths.w2v_bert_dir, paths.w2v_stats, dev),
         codec=codec, campplus=load_campplus(paths.campplus, dev), gpt=gpt,
         s2mel=load_s2mel(paths.s2mel, cfg, dev),

@@ -26,7 +26,8 @@ from ..audio import fit_waveform
 from ..gpt import DecodingSettings
 from ..prompt_cache import FeatureCache
 from .models import IndexTTS2Models, NonFiniteError, module_device, sync
-from .plan import DEFAULT_INTERVAL_SILENCE_MS, DEFAULT_MAX_TEXT_TOKENS, DurationPlan, plan_durations, text_segments
+from .plan import (DEFAULT_INTERVAL_SILENCE_MS, DEFAULT_MAX_TEXT_TOKENS, DurationPlan, TextSegment, plan_durations,
+                   text_segments)
 from .prompts import (EmotionSpec, GPTConditioning, SpeakerPrompt, choose_emotion_mode, emotion_from_audio,
                       emotion_from_speaker, emotion_from_vector, encode_speaker, gpt_conditioning)
 from .segments import (NoSpeechError, Progress, S2MSettings, generate_semantic, join_waveforms, synthesize_mel,
@@ -109,8 +110,9 @@ def prepare(models: IndexTTS2Models, text: str, speaker_audio: torch.Tensor, spe
             max_text_tokens_per_segment: int = DEFAULT_MAX_TEXT_TOKENS,
             interval_silence_ms: float = DEFAULT_INTERVAL_SILENCE_MS, seed: int | None = None,
             cache: FeatureCache | None = None, language: str | None = None,
-            text_normalization: bool = True) -> Prepared:
-    """Plan, speaker prompt, emotion and GPT conditioning of one call (arguments: `synthesize`)."""
+            text_normalization: bool = True, segments: Sequence[TextSegment] | None = None) -> Prepared:
+    """Plan, speaker prompt, emotion and GPT conditioning of one call (arguments: `synthesize`).
+    `segments`: `text_segments` of this text with these settings when the caller already made them."""
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**64):
         raise ValueError(f"seed must be an integer from 0 to 2**64 - 1, got {seed!r}")
     mode = choose_emotion_mode(emotion_audio, emotion_vector, emotion_text, use_random, emotion_alpha,
@@ -119,8 +121,9 @@ def prepare(models: IndexTTS2Models, text: str, speaker_audio: torch.Tensor, spe
         raise ValueError("emotion_audio needs its sample rate (emotion_rate)")
     if mode == "text" and models.t2e is None:
         raise ValueError("emotion_text needs the Qwen emotion model: load_models(..., load_t2e=True)")
-    plan = plan_durations(text_segments(models.tokenizer, text, max_text_tokens_per_segment, language,
-                                        text_normalization), models.timing,
+    if segments is None:
+        segments = text_segments(models.tokenizer, text, max_text_tokens_per_segment, language, text_normalization)
+    plan = plan_durations(segments, models.timing,
                           seconds=seconds, target_tokens=target_tokens, interval_silence_ms=interval_silence_ms,
                           max_codes=models.gpt.max_codes)
     timed = _Timer(module_device(models.gpt))
