@@ -14,8 +14,8 @@ import typing
 from dataclasses import dataclass
 from pathlib import Path
 
-from .config import (IGNORED, REQUIRED_VALUES, Checked, ConfigError, GPTSizes, IndexTTS2Config, ModelConfig,
-                     S2MelConfig, _section, build_config, read_yaml)
+from .config import (IGNORED, REQUIRED_VALUES, ConfigError, GPTSizes, IndexTTS2Config, ModelConfig,
+                     S2MelConfig, SemanticCodecConfig, _section, build_config, read_yaml)
 from .timing import Timing
 
 CODEC_FILE = "codec.pth"  # hard-coded by infer_v2_5 (not in the config)
@@ -33,19 +33,11 @@ class GPT25Config(GPTSizes):
 
 
 @dataclass(frozen=True)
-class EnhancedCodecConfig(Checked):
+class EnhancedCodecConfig(SemanticCodecConfig):
     """`semantic_codec` of 2.5: the MaskGCT codec layout plus a strided `down` / `up` pair."""
 
-    codebook_size: int
-    hidden_size: int
-    codebook_dim: int
-    vocos_dim: int
-    vocos_intermediate_dim: int
-    vocos_num_layers: int
     downsample_scale: int = 2  # constructor default; the released config leaves it out
     num_quantizers: int = 1
-
-    NON_NEGATIVE = frozenset({"vocos_num_layers"})
 
     def __post_init__(self):
         super().__post_init__()

@@ -19,6 +19,13 @@ from tools.conformance.kit_files import materialize_copy
 _STATE: dict = {}
 
 
+def _once(key: str, make):
+    """`make()` once per session, shared by every module that imports these fixtures."""
+    if key not in _STATE:
+        _STATE[key] = make()
+    return _STATE[key]
+
+
 def materialize(tmp_root: Path, kit_dir: Path = E2E_KIT) -> Path:
     """Copy the kit without checkpoints into tmp_root/kit and write its checkpoints there."""
     need(kit_dir)
@@ -51,27 +58,21 @@ def pack_layout(checkpoints: Path, root: Path) -> Path:
 @pytest.fixture(scope="session")
 def e2e_kit(tmp_path_factory) -> Path:
     """A materialised copy of the public e2e kit (its `checkpoints/` is an official model folder)."""
-    if "kit" not in _STATE:
-        _STATE["kit"] = materialize(tmp_path_factory.mktemp("e2e"))
-    return _STATE["kit"]
+    return _once("kit", lambda: materialize(tmp_path_factory.mktemp("e2e")))
 
 
 @pytest.fixture(scope="session")
 def e2e_pack(e2e_kit, tmp_path_factory) -> Path:
     """The kit's model files in the pack layout (symlinks into the kit)."""
-    if "pack" not in _STATE:
-        _STATE["pack"] = pack_layout(e2e_kit / "checkpoints", tmp_path_factory.mktemp("pack") / "indextts2")
-    return _STATE["pack"]
+    return _once("pack", lambda: pack_layout(e2e_kit / "checkpoints", tmp_path_factory.mktemp("pack") / "indextts2"))
 
 
 @pytest.fixture(scope="session")
 def e2e_models(e2e_kit):
     """`load_models` of the kit's checkpoints on the CPU, fp32 (loaded once)."""
-    if "models" not in _STATE:
-        from indextts2_core.pipeline import load_models
+    from indextts2_core.pipeline import load_models
 
-        _STATE["models"] = load_models(e2e_kit / "checkpoints", device="cpu", dtype="fp32")
-    return _STATE["models"]
+    return _once("models", lambda: load_models(e2e_kit / "checkpoints", device="cpu", dtype="fp32"))
 
 
 @pytest.fixture(scope="session")
@@ -85,14 +86,11 @@ def e2e_audio(e2e_kit):
 @pytest.fixture(scope="session")
 def e2e25_kit(tmp_path_factory) -> Path:
     """A materialised copy of the public IndexTTS-2.5 e2e kit."""
-    if "kit25" not in _STATE:
-        _STATE["kit25"] = materialize(tmp_path_factory.mktemp("e2e25"), E2E25_KIT)
-    return _STATE["kit25"]
+    return _once("kit25", lambda: materialize(tmp_path_factory.mktemp("e2e25"), E2E25_KIT))
 
 
 @pytest.fixture(scope="session")
 def e2e25_pack(e2e25_kit, tmp_path_factory) -> Path:
     """The 2.5 kit's model files in the pack layout (root/IndexTTS-2.5, symlinks into the kit)."""
-    if "pack25" not in _STATE:
-        _STATE["pack25"] = pack_layout(e2e25_kit / "checkpoints", tmp_path_factory.mktemp("pack25") / "indextts2")
-    return _STATE["pack25"]
+    return _once("pack25", lambda: pack_layout(e2e25_kit / "checkpoints",
+                                               tmp_path_factory.mktemp("pack25") / "indextts2"))
