@@ -107,7 +107,8 @@ class Speak(io.ComfyNode):
                 Model.Input("model", tooltip="From Load IndexTTS2."),
                 io.Audio.Input("speaker_audio", tooltip="Reference voice."),
                 io.String.Input("text", multiline=True, default="", placeholder="Text to speak",
-                                tooltip="Text to speak (Chinese and/or English)."),
+                                tooltip="Text to speak (IndexTTS-2: Chinese and/or English; IndexTTS-2.5: also ja, "
+                                        "es, ar)."),
                 io.Audio.Input("emotion_audio", optional=True,
                                tooltip="Optional recording whose emotion to use (any voice)."),
                 io.Float.Input("emotion_alpha", default=1.0, min=0.0, max=2.0, step=0.01,
